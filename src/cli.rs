@@ -1,0 +1,404 @@
+//! The command line: flags, dispatch, output files and exit statuses.
+//!
+//! Every bad input ends here as one line on stderr naming the problem and the fix, with exit
+//! status 2 ([`EXIT_USAGE`]); nothing is scanned and no report claims success. A broken pipe on
+//! stdout (`apprunner-audit scan | head`) is a quiet exit, not an error.
+
+use crate::collect::aws::{self, AwsOptions, RegionChoice};
+use crate::finding::Severity;
+use crate::inventory::Inventory;
+use crate::report::{EXIT_USAGE, FailOn, Report, json, sarif, table};
+use crate::rules::eval::{self, Capabilities};
+use crate::rules::{Catalog, Rule};
+use anyhow::{Context as _, Result, anyhow};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "apprunner-audit",
+    version,
+    about = "Audits AWS App Runner services for data protection: customer managed KMS keys, key state and rotation, TLS-only access, secrets out of plain environment variables.",
+    after_help = "Exit status: 0 no finding at or above --fail-on; 1 findings at or above it; 2 usage, configuration or credential error; 3 no such finding but the scan is incomplete."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Scan App Runner services (live AWS, or a saved inventory) and report findings.
+    Scan(ScanArgs),
+    /// List the rule catalog, or explain one rule.
+    Rules(RulesArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+    Sarif,
+}
+
+#[derive(Debug, Args)]
+struct ScanArgs {
+    /// AWS profile for the caller's credentials (default: the SDK's default chain).
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+    /// Regions to scan: a comma-separated list, or `all` (every region that offers App Runner).
+    /// Default: the configured region.
+    #[arg(long, value_name = "LIST")]
+    regions: Option<String>,
+    /// Re-scan a saved inventory instead of calling AWS (no AWS call at all).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["profile", "regions", "save_inventory"])]
+    from_inventory: Option<PathBuf>,
+    /// Also write the collected inventory (versioned JSON, secret values masked) to FILE.
+    #[arg(long, value_name = "FILE")]
+    save_inventory: Option<PathBuf>,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Lowest severity that makes the exit status 1: critical, high, medium, low or never.
+    #[arg(long, default_value = "high", value_parser = parse_fail_on, value_name = "SEVERITY")]
+    fail_on: FailOn,
+    /// Add or override rules with the rule files (*.toml) of DIR.
+    #[arg(long, value_name = "DIR")]
+    rules: Option<PathBuf>,
+    /// Also evaluate these rules (comma-separated IDs), e.g. the off-by-default AR030-AR032.
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    enable: Vec<String>,
+    /// Do not evaluate these rules (comma-separated IDs).
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    disable: Vec<String>,
+    /// Attempts per AWS call, the first included (adaptive retries back off on throttling).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20), value_name = "N")]
+    max_attempts: u32,
+    /// AWS calls in flight at once per region.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256), value_name = "N")]
+    concurrency: u32,
+    /// SARIF `automationDetails.id` (default: derived from the accounts and regions scanned).
+    #[arg(long, value_name = "ID")]
+    automation_id: Option<String>,
+    /// No progress or summary on stderr.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RulesFormat {
+    Table,
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+struct RulesArgs {
+    #[command(subcommand)]
+    action: Option<RulesAction>,
+    /// Catalog format (`markdown` is the README's rule table).
+    #[arg(long, value_enum, default_value_t = RulesFormat::Table)]
+    format: RulesFormat,
+    /// Add or override rules with the rule files (*.toml) of DIR.
+    #[arg(long, value_name = "DIR", global = true)]
+    rules: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesAction {
+    /// Print one rule's documentation: what, why, how to fix, references.
+    Explain {
+        /// Rule ID, e.g. AR003.
+        id: String,
+    },
+}
+
+fn parse_fail_on(s: &str) -> Result<FailOn, String> {
+    s.parse()
+}
+
+/// A problem with the user's input or environment: exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow!(UsageError(message.into()))
+}
+
+/// Runs the command line and returns the exit status.
+pub fn main() -> i32 {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!(
+            "apprunner-audit: internal error (a bug, please report it): {info}; no report was produced"
+        );
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let result = std::panic::catch_unwind(|| match cli.command {
+        Command::Scan(args) => scan(args),
+        Command::Rules(args) => rules(args),
+    });
+    match result {
+        Ok(Ok(status)) => status,
+        Ok(Err(e)) => {
+            if is_broken_pipe(&e) {
+                return 0;
+            }
+            eprintln!("apprunner-audit: error: {e:#}");
+            EXIT_USAGE
+        }
+        Err(_) => EXIT_USAGE,
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn catalog(dir: Option<&Path>) -> Result<Catalog> {
+    let mut catalog = Catalog::embedded().map_err(|e| usage(format!("built-in rule {e}")))?;
+    if let Some(dir) = dir {
+        catalog
+            .extend_from_dir(dir)
+            .map_err(|e| usage(format!("rule file {e}")))?;
+    }
+    Ok(catalog)
+}
+
+/// Where the report goes; a file is created before any scanning so that an unwritable path fails
+/// fast, and removed again when no report is written.
+enum Sink {
+    Stdout,
+    File { path: PathBuf, file: std::fs::File },
+}
+
+impl Sink {
+    fn open(path: Option<&Path>) -> Result<Sink> {
+        match path {
+            None => Ok(Sink::Stdout),
+            Some(path) => {
+                let file = std::fs::File::create(path).map_err(|e| {
+                    usage(format!(
+                        "cannot write the report to {}: {e}: choose a writable --output path",
+                        path.display()
+                    ))
+                })?;
+                Ok(Sink::File {
+                    path: path.to_path_buf(),
+                    file,
+                })
+            }
+        }
+    }
+
+    fn abandon(self) {
+        if let Sink::File { path, file } = self {
+            drop(file);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    fn write(self, bytes: &[u8]) -> Result<()> {
+        match self {
+            Sink::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(bytes)?;
+                out.flush()?;
+            }
+            Sink::File { path, mut file } => {
+                file.write_all(bytes)
+                    .and_then(|_| file.flush())
+                    .with_context(|| format!("writing the report to {}", path.display()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn scan(args: ScanArgs) -> Result<i32> {
+    let catalog = catalog(args.rules.as_deref())?;
+    let selected = catalog.select(&args.enable, &args.disable).map_err(usage)?;
+    let region_choice = match &args.regions {
+        Some(text) => RegionChoice::parse(text).map_err(usage)?,
+        None => RegionChoice::Configured,
+    };
+    let sink = Sink::open(args.output.as_deref())?;
+    if let Some(path) = &args.save_inventory {
+        // Fail before the scan, not after it, when the inventory cannot be written.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| {
+                usage(format!(
+                    "cannot write the inventory to {}: {e}: choose a writable --save-inventory path",
+                    path.display()
+                ))
+            })?;
+    }
+
+    let inventory = match &args.from_inventory {
+        Some(path) => match Inventory::load(path) {
+            Ok(inv) => inv,
+            Err(e) => {
+                sink.abandon();
+                return Err(usage(format!(
+                    "{e}; pass a file written by `apprunner-audit scan --save-inventory`"
+                )));
+            }
+        },
+        None => {
+            let opts = AwsOptions {
+                profile: args.profile.clone(),
+                regions: region_choice,
+                max_attempts: args.max_attempts,
+                concurrency: args.concurrency as usize,
+            };
+            if !args.quiet {
+                eprintln!("apprunner-audit: collecting App Runner services and KMS keys...");
+            }
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            match runtime.block_on(aws::collect(&opts)) {
+                Ok(inv) => inv,
+                Err(e) => {
+                    sink.abandon();
+                    return Err(usage(e.to_string()));
+                }
+            }
+        }
+    };
+    if let Some(path) = &args.save_inventory {
+        std::fs::write(path, inventory.to_json())
+            .with_context(|| format!("writing the inventory to {}", path.display()))?;
+    }
+
+    let runnable = eval::runnable(&selected, Capabilities::default());
+    let evaluation = eval::evaluate(&inventory, &runnable);
+    let report = Report::build(
+        &inventory,
+        &runnable,
+        evaluation,
+        args.fail_on,
+        args.automation_id.clone(),
+    );
+
+    let mut buffer = Vec::new();
+    match args.format {
+        Format::Table => {
+            let width = (args.output.is_none() && std::io::stdout().is_terminal())
+                .then(|| terminal_width())
+                .flatten();
+            table::render(&report, width, &mut buffer)?
+        }
+        Format::Json => json::render(&report, &mut buffer)?,
+        Format::Sarif => sarif::render(&report, &runnable, &mut buffer)?,
+    }
+    sink.write(&buffer)?;
+    if !args.quiet && (args.format != Format::Table || args.output.is_some()) {
+        eprintln!("apprunner-audit: {}", report.summary_line());
+    }
+    Ok(report.exit_status())
+}
+
+/// Terminal width from `COLUMNS`, when set by the shell.
+fn terminal_width() -> Option<u16> {
+    std::env::var("COLUMNS").ok()?.parse().ok()
+}
+
+fn rules(args: RulesArgs) -> Result<i32> {
+    let catalog = catalog(args.rules.as_deref())?;
+    let mut out = Vec::new();
+    match args.action {
+        Some(RulesAction::Explain { id }) => {
+            let rule = catalog.rules.get(&id).ok_or_else(|| {
+                usage(format!(
+                    "unknown rule ID '{id}': run `apprunner-audit rules` to list the rule IDs"
+                ))
+            })?;
+            writeln!(out, "{}", rule.help_markdown())?;
+        }
+        None => {
+            let rules: Vec<&Rule> = catalog.rules.values().collect();
+            match args.format {
+                RulesFormat::Table => write_rules_table(&rules, &mut out)?,
+                RulesFormat::Markdown => out.extend(rules_markdown(&rules).into_bytes()),
+            }
+        }
+    }
+    Sink::Stdout.write(&out)?;
+    Ok(0)
+}
+
+fn write_rules_table(rules: &[&Rule], out: &mut Vec<u8>) -> Result<()> {
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::UTF8_FULL_CONDENSED)
+        .set_header(vec!["ID", "Name", "Severity", "Default", "Title"]);
+    for r in rules {
+        t.add_row(vec![
+            r.id.clone(),
+            r.name.clone(),
+            severity_label(r),
+            if r.enabled_by_default { "on" } else { "off" }.to_string(),
+            r.title.clone(),
+        ]);
+    }
+    writeln!(out, "{t}")?;
+    Ok(())
+}
+
+fn severity_label(rule: &Rule) -> String {
+    // A rule whose severity expression can lower the default shows both (e.g. critical / high).
+    match &rule.logic.severity {
+        Some(expr) => {
+            let mut levels: Vec<Severity> = Severity::ALL
+                .into_iter()
+                .filter(|s| expr.source.contains(&format!("'{}'", s.as_str())))
+                .collect();
+            if !levels.contains(&rule.severity) {
+                levels.push(rule.severity);
+            }
+            levels.sort_by(|a, b| b.cmp(a));
+            levels
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" / ")
+        }
+        None => rule.severity.to_string(),
+    }
+}
+
+/// The rule catalog as a Markdown table: the README's rule section is this, verbatim.
+pub fn rules_markdown(rules: &[&Rule]) -> String {
+    let mut out = String::from(
+        "| ID | Name | Severity | Default | What it checks |\n|---|---|---|---|---|\n",
+    );
+    for r in rules {
+        out.push_str(&format!(
+            "| [{}]({}) | {} | {} | {} | {} |\n",
+            r.id,
+            r.help_uri,
+            r.name,
+            severity_label(r),
+            if r.enabled_by_default { "on" } else { "off" },
+            r.title
+        ));
+    }
+    out
+}

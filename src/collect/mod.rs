@@ -1,0 +1,8 @@
+//! Collectors: each turns one source into an [`Inventory`](crate::inventory::Inventory).
+//!
+//! - [`aws`]: the live AWS APIs through the official SDK;
+//! - a saved inventory file: [`Inventory::load`](crate::inventory::Inventory::load).
+//!
+//! Nothing downstream knows which collector ran.
+
+pub mod aws;

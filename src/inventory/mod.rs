@@ -1,0 +1,398 @@
+//! The inventory: one normalized, versioned model of everything a scan read.
+//!
+//! Every collector (live AWS today, saved files, infrastructure-as-code templates later) produces
+//! an [`Inventory`]; the rules and reporters read nothing else, so they never know where the data
+//! came from. The inventory is also evidence for auditors and the input of offline re-scans
+//! (`--save-inventory` / `--from-inventory`), so it is serde-serializable, ordered
+//! deterministically and versioned by [`SCHEMA_VERSION`].
+//!
+//! It never holds the value of an environment variable: see [`env`] for the masked form and the
+//! facts derived from a value at collection time.
+
+pub mod env;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub use env::EnvVar;
+
+/// Version of the inventory file format. Bumped on any incompatible change; readers refuse other
+/// versions with a clear message instead of guessing.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything one scan collected.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inventory {
+    /// Always [`SCHEMA_VERSION`] when written by this build.
+    pub schema_version: u32,
+    /// Where the data came from and when: the run header of every report.
+    pub source: SourceInfo,
+    /// Every account x region pair the scan attempted, read or not.
+    pub scopes: Vec<Scope>,
+    /// App Runner services (status other than `DELETED`).
+    pub services: Vec<Service>,
+    /// KMS keys named by services, by key ARN; each key is read once per scan.
+    pub keys: BTreeMap<String, Key>,
+    /// Everything that could not be read. Never a pass, never a finding.
+    pub errors: Vec<CollectionError>,
+}
+
+/// Provenance of an inventory.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceInfo {
+    /// `aws` for a live scan, `file` for hand-written or generated inventories.
+    pub collector: String,
+    /// RFC 3339 time the collection started, when known.
+    pub collected_at: Option<String>,
+    /// The account whose credentials ran the scan, when known.
+    pub caller_account: Option<String>,
+    /// Version of apprunner-audit that collected it.
+    pub tool_version: Option<String>,
+}
+
+/// One account x region pair of the scan.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scope {
+    pub account_id: String,
+    pub region: String,
+    /// False when listing the region's services failed (its services are unknown).
+    pub complete: bool,
+}
+
+/// One App Runner service, normalized.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub arn: String,
+    pub name: String,
+    pub id: String,
+    pub account_id: String,
+    pub region: String,
+    /// `RUNNING`, `PAUSED`, `CREATE_FAILED`, `DELETE_FAILED`, `OPERATION_IN_PROGRESS`.
+    pub status: String,
+    /// Bare host name of the default domain.
+    pub url: Option<String>,
+    /// `EncryptionConfiguration.KmsKey`; `None` means the AWS managed key.
+    pub kms_key_arn: Option<String>,
+    pub source: Source,
+    /// Plain runtime environment variables, masked. `None` when they could not be read (for
+    /// example `ConfigurationSource = REPOSITORY`: they live in the repository's `apprunner.yaml`).
+    pub environment: Option<Vec<EnvVar>>,
+    /// Names of `RuntimeEnvironmentSecrets` and the ARN each points to (never a secret value).
+    pub secrets: Vec<SecretRef>,
+    /// Custom domains; `None` when `DescribeCustomDomains` failed.
+    pub custom_domains: Option<Vec<CustomDomain>>,
+    pub network: Network,
+    pub observability: Observability,
+}
+
+/// Where a service's code comes from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// `code` (a source code repository) or `image` (a container image).
+    pub kind: String,
+    /// `CodeRepository.RepositoryUrl`, for code-based services.
+    pub repository_url: Option<String>,
+    /// `REPOSITORY` or `API`, for code-based services.
+    pub configuration_source: Option<String>,
+    /// `ImageRepository.ImageIdentifier`, for image-based services.
+    pub image_identifier: Option<String>,
+    /// `ECR` or `ECR_PUBLIC`, for image-based services.
+    pub image_repository_type: Option<String>,
+    pub auto_deployments_enabled: Option<bool>,
+}
+
+/// A runtime environment secret: the name and the ARN of the Secrets Manager secret or SSM
+/// parameter it reads. The ARN is a reference, not the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    pub name: String,
+    pub value_from: String,
+}
+
+/// A custom domain linked to a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomDomain {
+    pub domain_name: String,
+    pub status: String,
+    pub enable_www_subdomain: Option<bool>,
+    pub certificate_validation_records: Vec<ValidationRecord>,
+}
+
+/// One DNS record App Runner asks for to validate a custom domain's certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationRecord {
+    pub name: String,
+    pub status: String,
+}
+
+/// `NetworkConfiguration`, flattened. `None` fields were absent from the answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    pub is_publicly_accessible: Option<bool>,
+    /// `DEFAULT` or `VPC`.
+    pub egress_type: Option<String>,
+    pub vpc_connector_arn: Option<String>,
+    pub ip_address_type: Option<String>,
+}
+
+/// `ObservabilityConfiguration`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Observability {
+    /// False also when the configuration is absent.
+    pub enabled: bool,
+    pub configuration_arn: Option<String>,
+}
+
+/// A KMS key as read with `DescribeKey` and `GetKeyRotationStatus`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Key {
+    pub arn: String,
+    pub account_id: String,
+    pub region: String,
+    /// False when KMS answered `NotFoundException`: the key does not exist.
+    pub exists: bool,
+    /// `Enabled`, `Disabled`, `PendingDeletion`, `PendingReplicaDeletion`, `PendingImport`,
+    /// `Unavailable`, `Creating`, `Updating`.
+    pub state: Option<String>,
+    /// `AWS` or `CUSTOMER`.
+    pub manager: Option<String>,
+    /// `AWS_KMS`, `EXTERNAL`, `AWS_CLOUDHSM`, `EXTERNAL_KEY_STORE`.
+    pub origin: Option<String>,
+    /// `SYMMETRIC_DEFAULT`, `RSA_2048`, ...
+    pub spec: Option<String>,
+    pub usage: Option<String>,
+    pub custom_key_store_id: Option<String>,
+    pub multi_region: Option<bool>,
+    /// RFC 3339, only for keys pending deletion.
+    pub deletion_date: Option<String>,
+    /// RFC 3339, only for imported key material that expires.
+    pub valid_to: Option<String>,
+    pub rotation: Rotation,
+}
+
+/// Automatic rotation of a key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rotation {
+    /// `enabled`, `disabled`, `not_applicable` (the key cannot rotate automatically, or is not in
+    /// a state where KMS reports rotation), or `unknown` (the status could not be read: a
+    /// collection error says why).
+    pub status: String,
+    pub period_days: Option<i64>,
+    pub next_rotation_date: Option<String>,
+}
+
+/// Something the scan could not read. Reported in every format, sets exit status 3.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionError {
+    pub account_id: String,
+    pub region: String,
+    /// ARN (or name) of what could not be read; for a whole region, `apprunner:<region>`.
+    pub resource: String,
+    /// The API operation that failed, e.g. `kms:DescribeKey`.
+    pub operation: String,
+    /// The AWS error code (`AccessDeniedException`, `ThrottlingException`, ...) or a transport
+    /// class (`Timeout`, `EndpointUnreachable`, `MalformedResponse`).
+    pub code: String,
+    pub message: String,
+}
+
+/// Why an inventory file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read inventory file {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "inventory file {path} is not a valid apprunner-audit inventory (line {line}, column {column}): {message}"
+    )]
+    Malformed {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error(
+        "inventory file {path} has schema_version {found}; this build reads version {SCHEMA_VERSION}: re-collect it with this version"
+    )]
+    Version { path: String, found: u64 },
+}
+
+impl Inventory {
+    /// An empty inventory for a collector to fill.
+    pub fn new(source: SourceInfo) -> Self {
+        Inventory {
+            schema_version: SCHEMA_VERSION,
+            source,
+            ..Default::default()
+        }
+    }
+
+    /// Puts everything in a canonical order so that the same facts serialize byte-identically.
+    pub fn normalize(&mut self) {
+        self.scopes.sort();
+        self.scopes.dedup();
+        self.services.sort_by(|a, b| {
+            (&a.account_id, &a.region, &a.name, &a.arn).cmp(&(
+                &b.account_id,
+                &b.region,
+                &b.name,
+                &b.arn,
+            ))
+        });
+        for service in &mut self.services {
+            if let Some(vars) = &mut service.environment {
+                vars.sort_by(|a, b| a.name.cmp(&b.name));
+            }
+            service.secrets.sort_by(|a, b| a.name.cmp(&b.name));
+            if let Some(domains) = &mut service.custom_domains {
+                domains.sort_by(|a, b| a.domain_name.cmp(&b.domain_name));
+            }
+        }
+        self.errors.sort();
+        self.errors.dedup();
+    }
+
+    /// Loads and checks an inventory written by `--save-inventory` (or by hand).
+    pub fn load(path: &Path) -> Result<Self, LoadError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::from_json(&text, &shown)
+    }
+
+    /// Parses an inventory from JSON text; `path` only names it in errors.
+    pub fn from_json(text: &str, path: &str) -> Result<Self, LoadError> {
+        let malformed = |e: serde_json::Error| LoadError::Malformed {
+            path: path.to_string(),
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        };
+        // Check the version first, so that a file of another version gets the version message
+        // rather than a confusing field error.
+        let raw: serde_json::Value = serde_json::from_str(text).map_err(malformed)?;
+        match raw.get("schema_version").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+            Some(found) => {
+                return Err(LoadError::Version {
+                    path: path.to_string(),
+                    found,
+                });
+            }
+            None => {
+                return Err(LoadError::Malformed {
+                    path: path.to_string(),
+                    line: 1,
+                    column: 1,
+                    message: "missing schema_version: this is not an apprunner-audit inventory"
+                        .into(),
+                });
+            }
+        }
+        let mut inventory: Inventory = serde_json::from_str(text).map_err(malformed)?;
+        inventory.normalize();
+        Ok(inventory)
+    }
+
+    /// The inventory as pretty JSON with a trailing newline.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("inventory serializes");
+        text.push('\n');
+        text
+    }
+
+    /// The key a service uses, if it names one and the key was read.
+    pub fn key_of(&self, service: &Service) -> Option<&Key> {
+        service
+            .kms_key_arn
+            .as_ref()
+            .and_then(|arn| self.keys.get(arn))
+    }
+}
+
+/// Parts of an ARN, `arn:partition:service:region:account:resource`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arn<'a> {
+    pub partition: &'a str,
+    pub service: &'a str,
+    pub region: &'a str,
+    pub account: &'a str,
+    pub resource: &'a str,
+}
+
+impl<'a> Arn<'a> {
+    /// Splits an ARN; `None` when it is not one.
+    pub fn parse(text: &'a str) -> Option<Self> {
+        let mut parts = text.splitn(6, ':');
+        if parts.next()? != "arn" {
+            return None;
+        }
+        let arn = Arn {
+            partition: parts.next()?,
+            service: parts.next()?,
+            region: parts.next()?,
+            account: parts.next()?,
+            resource: parts.next()?,
+        };
+        (!arn.partition.is_empty() && !arn.service.is_empty()).then_some(arn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arn_parts() {
+        let arn = Arn::parse("arn:aws:kms:eu-west-1:111122223333:key/abcd").unwrap();
+        assert_eq!(arn.region, "eu-west-1");
+        assert_eq!(arn.account, "111122223333");
+        assert_eq!(arn.resource, "key/abcd");
+        assert!(Arn::parse("alias/foo").is_none());
+        assert!(Arn::parse("arn::kms").is_none());
+    }
+
+    #[test]
+    fn refuses_other_versions_and_garbage() {
+        let err = Inventory::from_json(r#"{"schema_version": 99}"#, "x.json").unwrap_err();
+        assert!(matches!(err, LoadError::Version { found: 99, .. }), "{err}");
+        let err = Inventory::from_json("{not json", "x.json").unwrap_err();
+        assert!(matches!(err, LoadError::Malformed { line: 1, .. }), "{err}");
+        let err = Inventory::from_json(r#"{"services": []}"#, "x.json").unwrap_err();
+        assert!(err.to_string().contains("missing schema_version"), "{err}");
+    }
+
+    #[test]
+    fn round_trips() {
+        let mut inv = Inventory::new(SourceInfo {
+            collector: "file".into(),
+            ..Default::default()
+        });
+        inv.scopes.push(Scope {
+            account_id: "1".into(),
+            region: "us-east-1".into(),
+            complete: true,
+        });
+        let text = inv.to_json();
+        assert_eq!(Inventory::from_json(&text, "t").unwrap(), inv);
+    }
+}

@@ -1,0 +1,320 @@
+//! The report: findings, errors and notices of one scan, the CI-gate decision, and the renderers.
+//!
+//! [`Report::build`] is the one place where policy meets output: it takes the evaluated findings,
+//! turns collection and evaluation errors into one list, decides the exit status from `--fail-on`,
+//! and fixes the order. Renderers ([`table`], [`json`], [`sarif`]) only format a finished report
+//! into any `io::Write`; they decide nothing.
+
+pub mod json;
+pub mod sarif;
+pub mod table;
+
+use crate::finding::{Finding, Severity};
+use crate::inventory::{Inventory, Scope, SourceInfo};
+use crate::rules::Rule;
+use crate::rules::eval::Evaluation;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+/// Exit status: scan complete, nothing at or above the threshold.
+pub const EXIT_OK: i32 = 0;
+/// Exit status: at least one finding at or above the threshold.
+pub const EXIT_FINDINGS: i32 = 1;
+/// Exit status: usage, configuration or credential error; nothing was scanned.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit status: nothing at or above the threshold, but the scan is incomplete.
+pub const EXIT_INCOMPLETE: i32 = 3;
+
+/// `--fail-on`: the lowest severity that fails the gate, or never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailOn {
+    At(Severity),
+    Never,
+}
+
+impl FromStr for FailOn {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "never" {
+            return Ok(FailOn::Never);
+        }
+        s.parse::<Severity>().map(FailOn::At).map_err(|_| {
+            format!("unknown --fail-on value '{s}' (expected critical, high, medium, low or never)")
+        })
+    }
+}
+
+impl fmt::Display for FailOn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FailOn::At(s) => f.write_str(s.as_str()),
+            FailOn::Never => f.write_str("never"),
+        }
+    }
+}
+
+/// Something that could not be read or evaluated: never a pass, never a finding.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportError {
+    /// `collection` (AWS could not be read) or `evaluation` (a rule failed at run time).
+    pub kind: String,
+    pub account_id: String,
+    pub region: String,
+    pub resource: String,
+    pub operation: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl ReportError {
+    /// One line for humans and SARIF notifications.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} failed for {} (account {}, region {}): {}: {}",
+            self.operation, self.resource, self.account_id, self.region, self.code, self.message
+        )
+    }
+}
+
+/// Something the scan could not check that is not an error: a rule not evaluated for a service
+/// because the facts it needs are not available from the API.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notice {
+    pub rule_id: String,
+    pub account_id: String,
+    pub region: String,
+    pub resource: String,
+    pub message: String,
+}
+
+/// A rule as the report lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSummary {
+    pub id: String,
+    pub name: String,
+    pub severity: Severity,
+}
+
+/// Counts for the summary line and the JSON `summary` object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    pub accounts: usize,
+    pub regions: usize,
+    pub services: usize,
+    pub findings: usize,
+    pub critical: usize,
+    pub high: usize,
+    pub medium: usize,
+    pub low: usize,
+    pub errors: usize,
+    pub notices: usize,
+    /// True when nothing failed to be read or evaluated.
+    pub complete: bool,
+}
+
+/// A finished scan, ready to render.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub source: SourceInfo,
+    pub scopes: Vec<Scope>,
+    /// The SARIF `automationDetails.id`: names the scan's scope.
+    pub automation_id: String,
+    /// The rules that were evaluated, by ID.
+    pub rules: Vec<RuleSummary>,
+    pub findings: Vec<Finding>,
+    pub errors: Vec<ReportError>,
+    pub notices: Vec<Notice>,
+    pub services: usize,
+    pub fail_on: FailOn,
+}
+
+impl Report {
+    /// Assembles a report from an inventory and its evaluation.
+    pub fn build(
+        inventory: &Inventory,
+        rules: &[&Rule],
+        evaluation: Evaluation,
+        fail_on: FailOn,
+        automation_id: Option<String>,
+    ) -> Report {
+        let mut errors: Vec<ReportError> = inventory
+            .errors
+            .iter()
+            .map(|e| ReportError {
+                kind: "collection".into(),
+                account_id: e.account_id.clone(),
+                region: e.region.clone(),
+                resource: e.resource.clone(),
+                operation: e.operation.clone(),
+                code: e.code.clone(),
+                message: e.message.clone(),
+            })
+            .collect();
+        errors.extend(evaluation.errors.into_iter().map(|e| ReportError {
+            kind: "evaluation".into(),
+            account_id: e.account_id,
+            region: e.region,
+            resource: e.resource_arn,
+            operation: format!("evaluate {}", e.rule_id),
+            code: "RuleEvaluationError".into(),
+            message: e.message,
+        }));
+        errors.sort();
+        errors.dedup();
+        let mut notices: Vec<Notice> = evaluation
+            .skipped
+            .into_iter()
+            .map(|s| Notice {
+                rule_id: s.rule_id,
+                account_id: s.account_id,
+                region: s.region,
+                resource: s.resource_arn,
+                message: s.reason,
+            })
+            .collect();
+        notices.sort();
+        let mut findings = evaluation.findings;
+        findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        let automation_id =
+            automation_id.unwrap_or_else(|| default_automation_id(&inventory.scopes));
+        Report {
+            source: inventory.source.clone(),
+            scopes: inventory.scopes.clone(),
+            automation_id,
+            rules: rules
+                .iter()
+                .map(|r| RuleSummary {
+                    id: r.id.clone(),
+                    name: r.name.clone(),
+                    severity: r.severity,
+                })
+                .collect(),
+            findings,
+            errors,
+            notices,
+            services: inventory.services.len(),
+            fail_on,
+        }
+    }
+
+    /// The counts of the summary line.
+    pub fn summary(&self) -> Summary {
+        let count = |s: Severity| self.findings.iter().filter(|f| f.severity == s).count();
+        let accounts: BTreeSet<&str> = self.scopes.iter().map(|s| s.account_id.as_str()).collect();
+        let regions: BTreeSet<&str> = self.scopes.iter().map(|s| s.region.as_str()).collect();
+        Summary {
+            accounts: accounts.len(),
+            regions: regions.len(),
+            services: self.services,
+            findings: self.findings.len(),
+            critical: count(Severity::Critical),
+            high: count(Severity::High),
+            medium: count(Severity::Medium),
+            low: count(Severity::Low),
+            errors: self.errors.len(),
+            notices: self.notices.len(),
+            complete: self.errors.is_empty(),
+        }
+    }
+
+    /// The CI-gate exit status (RULES.md): 1 beats 3, 3 beats 0.
+    pub fn exit_status(&self) -> i32 {
+        let failing = match self.fail_on {
+            FailOn::Never => false,
+            FailOn::At(threshold) => self.findings.iter().any(|f| f.severity >= threshold),
+        };
+        if failing {
+            EXIT_FINDINGS
+        } else if !self.errors.is_empty() {
+            EXIT_INCOMPLETE
+        } else {
+            EXIT_OK
+        }
+    }
+
+    /// The summary as one line, e.g. for stderr and the table footer.
+    pub fn summary_line(&self) -> String {
+        let s = self.summary();
+        let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+        let mut line = format!(
+            "{} ({} critical, {} high, {} medium, {} low); {}; {} scanned in {} and {}",
+            plural(s.findings, "finding"),
+            s.critical,
+            s.high,
+            s.medium,
+            s.low,
+            plural(s.errors, "collection error"),
+            plural(s.services, "service"),
+            plural(s.accounts, "account"),
+            plural(s.regions, "region"),
+        );
+        if s.notices > 0 {
+            line.push_str(&format!("; {}", plural(s.notices, "check not evaluated")));
+        }
+        if !s.complete {
+            line.push_str(" (INCOMPLETE: see the errors above)");
+        }
+        line
+    }
+}
+
+/// `apprunner-audit/<accounts>/<regions>/`: the accounts and regions of the scan, so that scans
+/// of different scopes can be uploaded side by side. Long lists are replaced by a count and a
+/// hash, keeping the ID short and stable.
+pub fn default_automation_id(scopes: &[Scope]) -> String {
+    let accounts: BTreeSet<&str> = scopes.iter().map(|s| s.account_id.as_str()).collect();
+    let regions: BTreeSet<&str> = scopes.iter().map(|s| s.region.as_str()).collect();
+    let part = |items: &BTreeSet<&str>, noun: &str| -> String {
+        if items.is_empty() {
+            return format!("no-{noun}");
+        }
+        if items.len() <= 3 {
+            return items.iter().copied().collect::<Vec<_>>().join("+");
+        }
+        let joined = items.iter().copied().collect::<Vec<_>>().join(",");
+        let hash = crate::finding::fingerprint(noun, &joined, None);
+        format!("{}-{noun}-{}", items.len(), &hash[..8])
+    };
+    format!(
+        "apprunner-audit/{}/{}/",
+        part(&accounts, "accounts"),
+        part(&regions, "regions")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(a: &str, r: &str) -> Scope {
+        Scope {
+            account_id: a.into(),
+            region: r.into(),
+            complete: true,
+        }
+    }
+
+    #[test]
+    fn automation_id_names_small_scopes_and_hashes_large_ones() {
+        let small = default_automation_id(&[scope("1", "us-east-1"), scope("2", "us-east-1")]);
+        assert_eq!(small, "apprunner-audit/1+2/us-east-1/");
+        let many: Vec<Scope> = (0..5).map(|i| scope(&i.to_string(), "eu-west-1")).collect();
+        let large = default_automation_id(&many);
+        assert!(large.starts_with("apprunner-audit/5-accounts-"), "{large}");
+        assert_eq!(large, default_automation_id(&many));
+    }
+
+    #[test]
+    fn fail_on_parses() {
+        assert_eq!("never".parse::<FailOn>().unwrap(), FailOn::Never);
+        assert_eq!("low".parse::<FailOn>().unwrap(), FailOn::At(Severity::Low));
+        assert!("warn".parse::<FailOn>().unwrap_err().contains("--fail-on"));
+    }
+}

@@ -1,0 +1,335 @@
+//! SARIF 2.1.0 output (`--format sarif`) for GitHub code scanning and other dashboards.
+//!
+//! A small typed model of the part of SARIF we write, so that every field RULES.md requires is a
+//! field of a struct here and cannot be forgotten:
+//! - every evaluated rule in `tool.driver.rules` (not only the ones that fired), with help text and
+//!   markdown, `helpUri`, `defaultConfiguration.level`, tags and `security-severity`;
+//! - each result with `ruleId`, `ruleIndex`, `level`, one location holding both a physical
+//!   location (a stable relative URI for the resource, `aws/<account>/<region>/apprunner/<name>`,
+//!   line 1) and a logical location (the resource ARN, kind `resource`), the
+//!   `primaryLocationLineHash` fingerprint and the finding's properties;
+//! - collection errors as `toolExecutionNotifications` with `executionSuccessful = false`, so a
+//!   dashboard never mistakes an unread region for a fixed one.
+//!
+//! Lines count from 1. The output is deterministic (no timestamps).
+
+use super::Report;
+use crate::finding::Severity;
+use crate::rules::Rule;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+const SCHEMA_URI: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+/// Where users read about the tool.
+pub const INFORMATION_URI: &str = "https://github.com/apprunner-audit/apprunner-audit";
+
+#[derive(Serialize)]
+struct Log<'a> {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    version: &'static str,
+    runs: Vec<Run<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Run<'a> {
+    tool: Tool<'a>,
+    automation_details: AutomationDetails<'a>,
+    invocations: Vec<Invocation>,
+    results: Vec<SarifResult<'a>>,
+    column_kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct Tool<'a> {
+    driver: Driver<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Driver<'a> {
+    name: &'static str,
+    version: &'static str,
+    semantic_version: &'static str,
+    information_uri: &'static str,
+    rules: Vec<ReportingDescriptor<'a>>,
+}
+
+#[derive(Serialize)]
+struct Text<T: Serialize> {
+    text: T,
+}
+
+#[derive(Serialize)]
+struct Help {
+    text: String,
+    markdown: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReportingDescriptor<'a> {
+    id: &'a str,
+    name: &'a str,
+    short_description: Text<&'a str>,
+    full_description: Text<&'a str>,
+    help: Help,
+    help_uri: &'a str,
+    default_configuration: DefaultConfiguration,
+    properties: RuleProperties<'a>,
+}
+
+#[derive(Serialize)]
+struct DefaultConfiguration {
+    level: &'static str,
+}
+
+#[derive(Serialize)]
+struct RuleProperties<'a> {
+    tags: &'a [String],
+    #[serde(rename = "security-severity")]
+    security_severity: &'static str,
+    precision: &'static str,
+    #[serde(rename = "problem.severity")]
+    problem_severity: &'static str,
+}
+
+#[derive(Serialize)]
+struct AutomationDetails<'a> {
+    id: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Invocation {
+    execution_successful: bool,
+    tool_execution_notifications: Vec<Notification>,
+}
+
+#[derive(Serialize)]
+struct Notification {
+    level: &'static str,
+    message: Text<String>,
+    descriptor: NotificationDescriptor,
+    properties: BTreeMap<&'static str, String>,
+}
+
+#[derive(Serialize)]
+struct NotificationDescriptor {
+    id: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifResult<'a> {
+    rule_id: &'a str,
+    rule_index: usize,
+    level: &'static str,
+    message: Text<&'a str>,
+    locations: Vec<Location<'a>>,
+    partial_fingerprints: PartialFingerprints<'a>,
+    properties: &'a BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Location<'a> {
+    physical_location: PhysicalLocation,
+    logical_locations: Vec<LogicalLocation<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PhysicalLocation {
+    artifact_location: ArtifactLocation,
+    region: Region,
+}
+
+#[derive(Serialize)]
+struct ArtifactLocation {
+    uri: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Region {
+    start_line: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LogicalLocation<'a> {
+    name: &'a str,
+    fully_qualified_name: &'a str,
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PartialFingerprints<'a> {
+    primary_location_line_hash: &'a str,
+}
+
+/// The stable relative URI of a resource, e.g. `aws/123456789012/us-east-1/apprunner/web`.
+pub fn resource_uri(account: &str, region: &str, name: &str) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    format!(
+        "aws/{}/{}/apprunner/{}",
+        clean(account),
+        clean(region),
+        clean(name)
+    )
+}
+
+/// Writes `report` as SARIF 2.1.0. `rules` are the rules the report names, in report order.
+pub fn render(report: &Report, rules: &[&Rule], out: &mut dyn Write) -> io::Result<()> {
+    let index: BTreeMap<&str, usize> = rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id.as_str(), i))
+        .collect();
+    let descriptors = rules
+        .iter()
+        .map(|r| ReportingDescriptor {
+            id: &r.id,
+            name: &r.name,
+            short_description: Text { text: &r.title },
+            full_description: Text {
+                text: r.docs.what.trim(),
+            },
+            help: Help {
+                text: r.help_text(),
+                markdown: r.help_markdown(),
+            },
+            help_uri: &r.help_uri,
+            default_configuration: DefaultConfiguration {
+                level: r.severity.sarif_level(),
+            },
+            properties: RuleProperties {
+                tags: &r.tags,
+                security_severity: r.severity.security_severity(),
+                precision: "very-high",
+                problem_severity: match r.severity {
+                    Severity::Critical | Severity::High => "error",
+                    Severity::Medium => "warning",
+                    Severity::Low => "recommendation",
+                },
+            },
+        })
+        .collect();
+    let mut results = Vec::with_capacity(report.findings.len());
+    for f in &report.findings {
+        let Some(&rule_index) = index.get(f.rule_id.as_str()) else {
+            return Err(io::Error::other(format!(
+                "finding of rule {} which is not in the rule list",
+                f.rule_id
+            )));
+        };
+        results.push(SarifResult {
+            rule_id: &f.rule_id,
+            rule_index,
+            level: f.severity.sarif_level(),
+            message: Text { text: &f.message },
+            locations: vec![Location {
+                physical_location: PhysicalLocation {
+                    artifact_location: ArtifactLocation {
+                        uri: resource_uri(&f.account_id, &f.region, &f.resource_name),
+                    },
+                    region: Region { start_line: 1 },
+                },
+                logical_locations: vec![LogicalLocation {
+                    name: &f.resource_name,
+                    fully_qualified_name: &f.resource_arn,
+                    kind: "resource",
+                }],
+            }],
+            partial_fingerprints: PartialFingerprints {
+                primary_location_line_hash: &f.fingerprint,
+            },
+            properties: &f.properties,
+        });
+    }
+    let mut notifications: Vec<Notification> = report
+        .errors
+        .iter()
+        .map(|e| Notification {
+            level: "error",
+            message: Text { text: e.describe() },
+            descriptor: NotificationDescriptor { id: e.code.clone() },
+            properties: BTreeMap::from([
+                ("accountId", e.account_id.clone()),
+                ("region", e.region.clone()),
+                ("resource", e.resource.clone()),
+                ("operation", e.operation.clone()),
+                ("code", e.code.clone()),
+                ("kind", e.kind.clone()),
+            ]),
+        })
+        .collect();
+    notifications.extend(report.notices.iter().map(|n| Notification {
+        level: "note",
+        message: Text {
+            text: n.message.clone(),
+        },
+        descriptor: NotificationDescriptor {
+            id: "RuleNotEvaluated".into(),
+        },
+        properties: BTreeMap::from([
+            ("accountId", n.account_id.clone()),
+            ("region", n.region.clone()),
+            ("resource", n.resource.clone()),
+            ("ruleId", n.rule_id.clone()),
+        ]),
+    }));
+    let log = Log {
+        schema: SCHEMA_URI,
+        version: "2.1.0",
+        runs: vec![Run {
+            tool: Tool {
+                driver: Driver {
+                    name: env!("CARGO_PKG_NAME"),
+                    version: env!("CARGO_PKG_VERSION"),
+                    semantic_version: env!("CARGO_PKG_VERSION"),
+                    information_uri: INFORMATION_URI,
+                    rules: descriptors,
+                },
+            },
+            automation_details: AutomationDetails {
+                id: &report.automation_id,
+            },
+            invocations: vec![Invocation {
+                execution_successful: report.errors.is_empty(),
+                tool_execution_notifications: notifications,
+            }],
+            results,
+            column_kind: "unicodeCodePoints",
+        }],
+    };
+    serde_json::to_writer_pretty(&mut *out, &log)?;
+    out.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris_are_relative_and_safe() {
+        assert_eq!(
+            resource_uri("123456789012", "us-east-1", "web api/v2"),
+            "aws/123456789012/us-east-1/apprunner/web_api_v2"
+        );
+    }
+}

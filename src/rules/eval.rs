@@ -1,0 +1,238 @@
+//! Evaluation: every selected rule against every service of an inventory, in parallel (rayon).
+//!
+//! Each service is converted to a CEL value once and every rule runs against it, binding:
+//! `service` (the inventory's service), `key` (the KMS key it names, or `null` when it names none
+//! or the key could not be read), `settings` (the rule's settings) and, inside `for_each`, `item`.
+//!
+//! A rule that fails at run time (a type error, a missing field) is not skipped silently: it
+//! becomes an [`EvalError`], which the report treats like a collection error (the scan is
+//! incomplete, exit status 3).
+
+use super::{CEL_ENV, Expr, Requirement, Rule};
+use crate::finding::{Finding, FindingParts, Severity};
+use crate::inventory::{Inventory, Service};
+use cel::{Context, Value};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A rule that could not be evaluated against a service.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalError {
+    pub rule_id: String,
+    pub account_id: String,
+    pub region: String,
+    pub resource_arn: String,
+    pub message: String,
+}
+
+/// A rule not evaluated for a service because the facts it iterates over are unknown.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Skipped {
+    pub rule_id: String,
+    pub account_id: String,
+    pub region: String,
+    pub resource_arn: String,
+    pub reason: String,
+}
+
+/// What evaluation produced, sorted in report order.
+#[derive(Debug, Default)]
+pub struct Evaluation {
+    pub findings: Vec<Finding>,
+    pub errors: Vec<EvalError>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Facts beyond the inventory that decide which rules can run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Capabilities {
+    /// The active TLS probe ran (`--probe-tls`).
+    pub tls_probe: bool,
+}
+
+/// Rules that can run with `caps`; the others are not evaluated at all (no finding, no pass).
+pub fn runnable<'r>(rules: &[&'r Rule], caps: Capabilities) -> Vec<&'r Rule> {
+    rules
+        .iter()
+        .copied()
+        .filter(|r| {
+            r.requires.iter().all(|req| match req {
+                Requirement::TlsProbe => caps.tls_probe,
+            })
+        })
+        .collect()
+}
+
+/// Evaluates `rules` against every service of `inventory`.
+pub fn evaluate(inventory: &Inventory, rules: &[&Rule]) -> Evaluation {
+    let mut evaluation = inventory
+        .services
+        .par_iter()
+        .map(|service| evaluate_service(inventory, service, rules))
+        .reduce(Evaluation::default, |mut a, b| {
+            a.findings.extend(b.findings);
+            a.errors.extend(b.errors);
+            a.skipped.extend(b.skipped);
+            a
+        });
+    evaluation
+        .findings
+        .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    evaluation.errors.sort();
+    evaluation.skipped.sort();
+    evaluation
+}
+
+/// Evaluates every rule against one service.
+pub fn evaluate_service(inventory: &Inventory, service: &Service, rules: &[&Rule]) -> Evaluation {
+    let mut out = Evaluation::default();
+    let error = |rule: &Rule, message: String| EvalError {
+        rule_id: rule.id.clone(),
+        account_id: service.account_id.clone(),
+        region: service.region.clone(),
+        resource_arn: service.arn.clone(),
+        message,
+    };
+    let key = inventory.key_of(service);
+    let mut ctx = Context::with_env(CEL_ENV.clone());
+    match (cel::to_value(service), cel::to_value(key)) {
+        (Ok(s), Ok(k)) => {
+            ctx.add_variable_from_value("service", s);
+            ctx.add_variable_from_value("key", k);
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            for rule in rules {
+                out.errors
+                    .push(error(rule, format!("service cannot be given to CEL: {e}")));
+            }
+            return out;
+        }
+    }
+    for rule in rules {
+        match evaluate_rule(&ctx, service, rule) {
+            Ok(Outcome::Findings(findings)) => out.findings.extend(findings),
+            Ok(Outcome::Unknown(what)) => out.skipped.push(Skipped {
+                rule_id: rule.id.clone(),
+                account_id: service.account_id.clone(),
+                region: service.region.clone(),
+                resource_arn: service.arn.clone(),
+                reason: skip_reason(service, rule, &what),
+            }),
+            Err(message) => out.errors.push(error(rule, message)),
+        }
+    }
+    out
+}
+
+fn run(ctx: &Context, field: &str, expr: &Expr) -> Result<Value, String> {
+    expr.program.execute(ctx).map_err(|e| {
+        format!(
+            "logic.{field} failed: {e} (expression: {})",
+            expr.source.trim()
+        )
+    })
+}
+
+fn as_string(field: &str, value: Value) -> Result<String, String> {
+    match value {
+        Value::String(s) => Ok(s.as_str().to_string()),
+        other => Err(format!("logic.{field} must give a string, gave {other:?}")),
+    }
+}
+
+/// What one rule gave for one service.
+enum Outcome {
+    Findings(Vec<Finding>),
+    /// `for_each` gave `null`: the facts (named by the expression) are unknown.
+    Unknown(String),
+}
+
+/// Why a rule was not evaluated, in words a user can act on.
+fn skip_reason(service: &Service, rule: &Rule, what: &str) -> String {
+    let why = if what.contains("environment")
+        && service.source.configuration_source.as_deref() == Some("REPOSITORY")
+    {
+        "its runtime environment variables are configured in apprunner.yaml in the source repository (ConfigurationSource REPOSITORY), which the App Runner API does not return".to_string()
+    } else {
+        format!("{what} could not be read (see the collection errors)")
+    };
+    format!(
+        "{} {} not evaluated for service {}: {why}; check it in the repository or set the configuration through the API",
+        rule.id, rule.name, service.name
+    )
+}
+
+fn evaluate_rule(ctx: &Context, service: &Service, rule: &Rule) -> Result<Outcome, String> {
+    let mut scope = ctx.new_inner_scope();
+    let settings = cel::to_value(&rule.settings).map_err(|e| format!("settings: {e}"))?;
+    scope.add_variable_from_value("settings", settings);
+
+    let items: Vec<Option<Value>> = match &rule.logic.for_each {
+        None => vec![None],
+        Some(expr) => match run(&scope, "for_each", expr)? {
+            // `null` means the facts are unknown: say so, never pass silently.
+            Value::Null => return Ok(Outcome::Unknown(expr.source.trim().to_string())),
+            Value::List(list) => list.iter().cloned().map(Some).collect(),
+            other => return Err(format!("logic.for_each must give a list, gave {other:?}")),
+        },
+    };
+
+    let mut findings = Vec::new();
+    for item in items {
+        let mut item_scope = scope.new_inner_scope();
+        if let Some(item) = item {
+            item_scope.add_variable_from_value("item", item);
+        }
+        let ctx = &item_scope;
+        match run(ctx, "when", &rule.logic.when)? {
+            Value::Bool(false) => continue,
+            Value::Bool(true) => {}
+            other => return Err(format!("logic.when must give a bool, gave {other:?}")),
+        }
+        let message = as_string("message", run(ctx, "message", &rule.logic.message)?)?;
+        let severity = match &rule.logic.severity {
+            None => rule.severity,
+            Some(expr) => as_string("severity", run(ctx, "severity", expr)?)?
+                .parse::<Severity>()
+                .map_err(|e| format!("logic.severity: {e}"))?,
+        };
+        let discriminator = rule
+            .logic
+            .discriminator
+            .as_ref()
+            .map(|expr| as_string("discriminator", run(ctx, "discriminator", expr)?))
+            .transpose()?;
+        let mut properties = BTreeMap::new();
+        if let Some(expr) = &rule.logic.properties {
+            match run(ctx, "properties", expr)? {
+                value @ Value::Map(_) => match value.json() {
+                    Ok(serde_json::Value::Object(map)) => properties.extend(map),
+                    Ok(other) => return Err(format!("logic.properties gave {other}")),
+                    Err(e) => return Err(format!("logic.properties cannot be JSON: {e:?}")),
+                },
+                other => return Err(format!("logic.properties must give a map, gave {other:?}")),
+            }
+        }
+        // Null properties carry nothing: drop them so outputs stay small and stable.
+        properties.retain(|_, v| !v.is_null());
+        properties.insert("accountId".into(), service.account_id.clone().into());
+        properties.insert("region".into(), service.region.clone().into());
+        properties.insert("resourceArn".into(), service.arn.clone().into());
+        properties.insert("severity".into(), severity.as_str().into());
+        findings.push(Finding::new(FindingParts {
+            rule_id: rule.id.clone(),
+            rule_name: rule.name.clone(),
+            severity,
+            account_id: service.account_id.clone(),
+            region: service.region.clone(),
+            resource_arn: service.arn.clone(),
+            resource_name: service.name.clone(),
+            discriminator,
+            message,
+            properties,
+        }));
+    }
+    Ok(Outcome::Findings(findings))
+}

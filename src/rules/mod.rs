@@ -1,0 +1,486 @@
+//! Rules: one TOML data file each under `rules/`, embedded in the binary at build time.
+//!
+//! A rule file holds the rule's metadata (ID, name, default severity, documentation, tags, help
+//! URI), its settings, and its logic as CEL expressions (the Common Expression Language, run by
+//! the maintained `cel` crate). The format is documented in `rules/README.md`; the catalog users
+//! read (`apprunner-audit rules`, `rules explain`, the README's table) is generated from these
+//! files, so the documentation cannot drift from the logic.
+//!
+//! Loading checks every file fully (unknown keys, bad severities, expressions that do not parse)
+//! and reports the first problem as `file:line:column: problem`, so a broken rule is exit 2, never
+//! a rule silently skipped.
+
+pub mod eval;
+
+use crate::finding::Severity;
+use cel::{Env, Program};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::{Arc, LazyLock};
+use toml::Spanned;
+
+/// The rule files compiled into the binary: `(file name, contents)`, sorted by name.
+pub const EMBEDDED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/embedded_rules.rs"));
+
+/// The CEL environment every rule runs in: the standard library plus the strings extension.
+pub(crate) static CEL_ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
+    let mut env = Env::stdlib();
+    env.add_extension(cel::extensions::strings)
+        .expect("the strings extension declares cleanly on the standard library");
+    Arc::new(env)
+});
+
+/// A rule file that could not be loaded: where and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}:{column}: {message}")]
+pub struct RuleError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// Which inventory facts a rule needs beyond the service itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Requirement {
+    /// Facts only an active TLS probe (`--probe-tls`) collects; the rule is not evaluated unless
+    /// the probe ran.
+    TlsProbe,
+}
+
+/// The documentation sections of a rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Docs {
+    /// What the rule checks.
+    pub what: String,
+    /// Why a violation matters.
+    pub why: String,
+    /// How to fix it.
+    pub fix: String,
+    /// Choices made where the rule catalog is silent.
+    #[serde(default)]
+    pub notes: Option<String>,
+    #[serde(default)]
+    pub references: Vec<String>,
+}
+
+/// The logic of a rule, as CEL source.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLogic {
+    for_each: Option<Spanned<String>>,
+    when: Spanned<String>,
+    message: Spanned<String>,
+    severity: Option<Spanned<String>>,
+    discriminator: Option<Spanned<String>>,
+    properties: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    id: Spanned<String>,
+    name: String,
+    severity: Spanned<String>,
+    #[serde(default = "yes")]
+    enabled_by_default: bool,
+    title: String,
+    help_uri: String,
+    tags: Vec<String>,
+    #[serde(default)]
+    requires: Vec<Requirement>,
+    docs: Docs,
+    #[serde(default)]
+    settings: BTreeMap<String, toml::Value>,
+    logic: RawLogic,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A compiled CEL expression and its source, for messages.
+#[derive(Debug)]
+pub struct Expr {
+    pub source: String,
+    pub program: Program,
+}
+
+/// The compiled logic of a rule.
+#[derive(Debug)]
+pub struct Logic {
+    pub for_each: Option<Expr>,
+    pub when: Expr,
+    pub message: Expr,
+    pub severity: Option<Expr>,
+    pub discriminator: Option<Expr>,
+    pub properties: Option<Expr>,
+}
+
+/// A loaded, checked rule.
+#[derive(Debug)]
+pub struct Rule {
+    pub id: String,
+    pub name: String,
+    /// The default severity; the `severity` expression may raise or lower it per finding.
+    pub severity: Severity,
+    pub enabled_by_default: bool,
+    pub title: String,
+    pub help_uri: String,
+    pub tags: Vec<String>,
+    pub requires: Vec<Requirement>,
+    pub docs: Docs,
+    /// Settings as JSON, bound to `settings` in every expression.
+    pub settings: serde_json::Value,
+    pub logic: Logic,
+    /// Where it came from: `embedded:AR001.toml` or a path given with `--rules`.
+    pub origin: String,
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
+    (line, column)
+}
+
+/// Byte offset where the contents of a TOML string literal spanning `span` start.
+fn content_start(text: &str, span: &Range<usize>) -> usize {
+    let literal = &text[span.clone()];
+    let mut start = span.start;
+    if literal.starts_with("'''") || literal.starts_with("\"\"\"") {
+        start += 3;
+        // TOML trims a newline directly after the opening delimiter.
+        if text[start..].starts_with("\r\n") {
+            start += 2;
+        } else if text[start..].starts_with('\n') {
+            start += 1;
+        }
+    } else if literal.starts_with('\'') || literal.starts_with('"') {
+        start += 1;
+    }
+    start
+}
+
+impl Rule {
+    /// Parses and checks one rule file. `origin` names it in errors; `file_name` must be
+    /// `<ID>.toml`.
+    pub fn parse(text: &str, origin: &str, file_name: &str) -> Result<Rule, RuleError> {
+        let error_at = |offset: usize, message: String| {
+            let (line, column) = line_col(text, offset);
+            RuleError {
+                file: origin.to_string(),
+                line,
+                column,
+                message,
+            }
+        };
+        let raw: RawRule = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            error_at(offset, e.message().trim().to_string())
+        })?;
+
+        let id = raw.id.get_ref().clone();
+        let id_ok = id.len() >= 3
+            && id.chars().take_while(|c| c.is_ascii_uppercase()).count() >= 1
+            && id
+                .chars()
+                .skip_while(|c| c.is_ascii_uppercase())
+                .all(|c| c.is_ascii_digit())
+            && id.chars().last().is_some_and(|c| c.is_ascii_digit());
+        if !id_ok {
+            return Err(error_at(
+                raw.id.span().start,
+                format!("rule id '{id}' must be upper-case letters then digits, like AR001"),
+            ));
+        }
+        if file_name != format!("{id}.toml") {
+            return Err(error_at(
+                raw.id.span().start,
+                format!(
+                    "rule id '{id}' does not match the file name '{file_name}': name the file {id}.toml"
+                ),
+            ));
+        }
+        let severity: Severity = raw
+            .severity
+            .get_ref()
+            .parse()
+            .map_err(|e: String| error_at(raw.severity.span().start, e))?;
+        if !raw.tags.iter().any(|t| t == "security") {
+            return Err(error_at(
+                0,
+                "tags must include \"security\" (GitHub code scanning reads security-severity only then)".into(),
+            ));
+        }
+        let settings = serde_json::to_value(&raw.settings)
+            .map_err(|e| error_at(0, format!("settings cannot be represented: {e}")))?;
+
+        let compile = |field: &str, spanned: &Spanned<String>| -> Result<Expr, RuleError> {
+            let source = spanned.get_ref().clone();
+            let start = content_start(text, &spanned.span());
+            match CEL_ENV.compile(&source) {
+                Ok(program) => Ok(Expr { source, program }),
+                Err(errors) => {
+                    let first = errors.errors.first();
+                    let (l, c) = first.map_or((1, 0), |e| {
+                        (e.pos.0.max(1) as usize, e.pos.1.max(0) as usize)
+                    });
+                    let msg = first.map_or_else(|| errors.to_string(), |e| e.msg.clone());
+                    // Position inside the expression, mapped onto the file.
+                    let (base_line, base_col) = line_col(text, start);
+                    let (line, column) = if l == 1 {
+                        (base_line, base_col + c)
+                    } else {
+                        (base_line + l - 1, c + 1)
+                    };
+                    Err(RuleError {
+                        file: origin.to_string(),
+                        line,
+                        column,
+                        message: format!("logic.{field} is not a valid CEL expression: {msg}"),
+                    })
+                }
+            }
+        };
+        let optional = |field: &str, spanned: &Option<Spanned<String>>| {
+            spanned.as_ref().map(|s| compile(field, s)).transpose()
+        };
+        let logic = Logic {
+            for_each: optional("for_each", &raw.logic.for_each)?,
+            when: compile("when", &raw.logic.when)?,
+            message: compile("message", &raw.logic.message)?,
+            severity: optional("severity", &raw.logic.severity)?,
+            discriminator: optional("discriminator", &raw.logic.discriminator)?,
+            properties: optional("properties", &raw.logic.properties)?,
+        };
+        Ok(Rule {
+            id,
+            name: raw.name,
+            severity,
+            enabled_by_default: raw.enabled_by_default,
+            title: raw.title,
+            help_uri: raw.help_uri,
+            tags: raw.tags,
+            requires: raw.requires,
+            docs: raw.docs,
+            settings,
+            logic,
+            origin: origin.to_string(),
+        })
+    }
+
+    /// The rule's documentation as Markdown (used by `rules explain` and SARIF `help.markdown`).
+    pub fn help_markdown(&self) -> String {
+        let mut out = format!(
+            "## {} {}\n\n{}\n\nDefault severity: **{}**{}\n\n### What it does\n\n{}\n\n### Why is this bad?\n\n{}\n\n### How to fix it\n\n{}\n",
+            self.id,
+            self.name,
+            self.title,
+            self.severity,
+            if self.enabled_by_default {
+                ""
+            } else {
+                " (off by default: enable with `--enable`)"
+            },
+            self.docs.what.trim(),
+            self.docs.why.trim(),
+            self.docs.fix.trim(),
+        );
+        if let Some(notes) = &self.docs.notes {
+            out.push_str(&format!("\n### Choices made\n\n{}\n", notes.trim()));
+        }
+        if !self.docs.references.is_empty() || !self.help_uri.is_empty() {
+            out.push_str("\n### References\n\n");
+            out.push_str(&format!("- {}\n", self.help_uri));
+            for r in &self.docs.references {
+                out.push_str(&format!("- {r}\n"));
+            }
+        }
+        out
+    }
+
+    /// The rule's documentation as plain text (SARIF `help.text`).
+    pub fn help_text(&self) -> String {
+        format!(
+            "{}\n\nWhy: {}\n\nFix: {}",
+            self.docs.what.trim(),
+            self.docs.why.trim(),
+            self.docs.fix.trim()
+        )
+    }
+}
+
+/// All rules known to a run, by ID.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub rules: BTreeMap<String, Rule>,
+}
+
+impl Catalog {
+    /// The rules built into the binary.
+    pub fn embedded() -> Result<Catalog, RuleError> {
+        let mut catalog = Catalog::default();
+        for (file_name, text) in EMBEDDED {
+            let rule = Rule::parse(text, &format!("rules/{file_name}"), file_name)?;
+            catalog.rules.insert(rule.id.clone(), rule);
+        }
+        Ok(catalog)
+    }
+
+    /// Adds or replaces rules with every `*.toml` file of `dir` (`--rules DIR`).
+    pub fn extend_from_dir(&mut self, dir: &Path) -> Result<(), RuleError> {
+        let unreadable = |message: String| RuleError {
+            file: dir.display().to_string(),
+            line: 0,
+            column: 0,
+            message,
+        };
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| unreadable(format!("cannot read rules directory: {e}")))?;
+        let mut paths = Vec::new();
+        for entry in entries {
+            let path = entry
+                .map_err(|e| unreadable(format!("cannot list rules directory: {e}")))?
+                .path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                paths.push(path);
+            }
+        }
+        if paths.is_empty() {
+            return Err(unreadable(
+                "no rule files (*.toml) in this directory: point --rules at a folder of rule files"
+                    .into(),
+            ));
+        }
+        paths.sort();
+        for path in paths {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(&path).map_err(|e| RuleError {
+                file: shown.clone(),
+                line: 0,
+                column: 0,
+                message: format!("cannot read rule file: {e}"),
+            })?;
+            let file_name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let rule = Rule::parse(&text, &shown, &file_name)?;
+            self.rules.insert(rule.id.clone(), rule);
+        }
+        Ok(())
+    }
+
+    /// The rules a run evaluates: the default-on ones, plus `enable`, minus `disable`.
+    /// Unknown IDs are an error naming them.
+    pub fn select(&self, enable: &[String], disable: &[String]) -> Result<Vec<&Rule>, String> {
+        for id in enable.iter().chain(disable) {
+            if !self.rules.contains_key(id) {
+                return Err(format!(
+                    "unknown rule ID '{id}': run `apprunner-audit rules` to list the rule IDs"
+                ));
+            }
+        }
+        Ok(self
+            .rules
+            .values()
+            .filter(|r| {
+                (r.enabled_by_default || enable.contains(&r.id)) && !disable.contains(&r.id)
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+id = "XX001"
+name = "Example"
+severity = "low"
+title = "An example"
+help_uri = "https://example.com"
+tags = ["security"]
+[docs]
+what = "w"
+why = "y"
+fix = "f"
+[logic]
+when = "true"
+message = "'m'"
+"#;
+
+    #[test]
+    fn embedded_rules_load() {
+        let catalog = Catalog::embedded().unwrap();
+        assert!(catalog.rules.len() >= 11, "{}", catalog.rules.len());
+    }
+
+    #[test]
+    fn parses_a_minimal_rule() {
+        let rule = Rule::parse(GOOD, "x", "XX001.toml").unwrap();
+        assert_eq!(rule.id, "XX001");
+        assert!(rule.enabled_by_default);
+    }
+
+    #[test]
+    fn points_at_a_bad_expression() {
+        let text = GOOD.replace(
+            "when = \"true\"",
+            "when = '''\nservice.name == \n  && true'''",
+        );
+        let err = Rule::parse(&text, "rules/XX001.toml", "XX001.toml").unwrap_err();
+        assert_eq!(err.file, "rules/XX001.toml");
+        assert!(err.message.contains("logic.when"), "{err}");
+        // The expression starts on line 14 of the file; the error is on its second line.
+        assert_eq!(err.line, 15, "{err}");
+    }
+
+    #[test]
+    fn points_at_a_bad_severity() {
+        let text = GOOD.replace("\"low\"", "\"severe\"");
+        let err = Rule::parse(&text, "f", "XX001.toml").unwrap_err();
+        assert_eq!((err.line, err.column), (4, 12), "{err}");
+        assert!(err.message.contains("unknown severity"));
+    }
+
+    #[test]
+    fn refuses_unknown_keys_and_mismatched_names() {
+        let err = Rule::parse(&format!("{GOOD}\nextra = 1\n"), "f", "XX001.toml").unwrap_err();
+        assert!(err.message.contains("unknown field"), "{err}");
+        let err = Rule::parse(GOOD, "f", "XX002.toml").unwrap_err();
+        assert!(
+            err.message.contains("does not match the file name"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn selects_by_default_and_flags() {
+        let catalog = Catalog::embedded().unwrap();
+        let ids = |rules: Vec<&Rule>| rules.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+        let default = ids(catalog.select(&[], &[]).unwrap());
+        assert!(default.contains(&"AR001".to_string()));
+        assert!(!default.contains(&"AR030".to_string()));
+        let custom = ids(catalog
+            .select(&["AR030".into()], &["AR001".into()])
+            .unwrap());
+        assert!(custom.contains(&"AR030".to_string()) && !custom.contains(&"AR001".to_string()));
+        assert!(
+            catalog
+                .select(&["AR999".into()], &[])
+                .unwrap_err()
+                .contains("AR999")
+        );
+    }
+}
