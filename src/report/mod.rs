@@ -256,10 +256,10 @@ impl Report {
             plural(s.regions, "region"),
         );
         if s.notices > 0 {
-            line.push_str(&format!("; {}", plural(s.notices, "check not evaluated")));
+            line.push_str(&format!("; {} not evaluated", plural(s.notices, "check")));
         }
         if !s.complete {
-            line.push_str(" (INCOMPLETE: see the errors above)");
+            line.push_str(" (INCOMPLETE: see the collection errors)");
         }
         line
     }

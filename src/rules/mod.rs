@@ -170,6 +170,16 @@ fn content_start(text: &str, span: &Range<usize>) -> usize {
     start
 }
 
+/// Joins the hard-wrapped lines of each paragraph (rule files wrap at 100 columns; outputs should
+/// not), keeping blank lines between paragraphs.
+fn unwrap_paragraphs(text: &str) -> String {
+    text.trim()
+        .split("\n\n")
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
 impl Rule {
     /// Parses and checks one rule file. `origin` names it in errors; `file_name` must be
     /// `<ID>.toml`.
@@ -262,6 +272,11 @@ impl Rule {
             discriminator: optional("discriminator", &raw.logic.discriminator)?,
             properties: optional("properties", &raw.logic.properties)?,
         };
+        let mut docs = raw.docs;
+        for text in [&mut docs.what, &mut docs.why, &mut docs.fix] {
+            *text = unwrap_paragraphs(text);
+        }
+        docs.notes = docs.notes.as_deref().map(unwrap_paragraphs);
         Ok(Rule {
             id,
             name: raw.name,
@@ -271,7 +286,7 @@ impl Rule {
             help_uri: raw.help_uri,
             tags: raw.tags,
             requires: raw.requires,
-            docs: raw.docs,
+            docs,
             settings,
             logic,
             origin: origin.to_string(),
