@@ -302,7 +302,7 @@ fn scan(args: ScanArgs) -> Result<i32> {
     match args.format {
         Format::Table => {
             let width = (args.output.is_none() && std::io::stdout().is_terminal())
-                .then(|| terminal_width())
+                .then(terminal_width)
                 .flatten();
             table::render(&report, width, &mut buffer)?
         }

@@ -41,6 +41,11 @@ fn message(rule_id: &str, svc: Service, keys: Vec<Key>) -> String {
     ev.findings[0].message.clone()
 }
 
+/// What one rule should give: (severity, discriminator) per finding.
+type Want = Vec<(Severity, Option<String>)>;
+/// A key-driven case: what it is, the service's key, what the rule should give.
+type KeyCase = (&'static str, sample::KeyBuilder, Want);
+
 fn svc(name: &str) -> sample::ServiceBuilder {
     service(ACCT, REGION, name)
 }
@@ -55,7 +60,7 @@ fn ar001_customer_managed_key() {
     let cmk = k("1111");
     let aws = k("2222").aws_managed();
     let unread = k("3333");
-    let cases: Vec<(&str, Service, Vec<Key>, Vec<(Severity, Option<String>)>)> = vec![
+    let cases: Vec<(&str, Service, Vec<Key>, Want)> = vec![
         (
             "no EncryptionConfiguration",
             svc("a").build(),
@@ -91,7 +96,7 @@ fn ar001_customer_managed_key() {
 #[test]
 fn ar002_key_usable() {
     use Severity::{Critical, High};
-    let cases: Vec<(&str, sample::KeyBuilder, Vec<(Severity, Option<String>)>)> = vec![
+    let cases: Vec<KeyCase> = vec![
         ("enabled", k("1"), vec![]),
         (
             "pending deletion",
@@ -140,7 +145,7 @@ fn ar002_key_usable() {
 #[test]
 fn ar003_rotation_enabled() {
     use Severity::Medium;
-    let cases: Vec<(&str, sample::KeyBuilder, Vec<(Severity, Option<String>)>)> = vec![
+    let cases: Vec<KeyCase> = vec![
         ("rotation on", k("1"), vec![]),
         (
             "rotation off",
@@ -192,7 +197,7 @@ fn ar003_rotation_enabled() {
 #[test]
 fn ar004_rotation_period() {
     use Severity::Low;
-    let cases: Vec<(&str, sample::KeyBuilder, Vec<(Severity, Option<String>)>)> = vec![
+    let cases: Vec<KeyCase> = vec![
         ("365 days", k("1").rotation("enabled", Some(365)), vec![]),
         ("90 days", k("2").rotation("enabled", Some(90)), vec![]),
         (
@@ -227,7 +232,7 @@ fn ar004_rotation_period() {
 #[test]
 fn ar005_manual_rotation() {
     use Severity::Medium;
-    let cases: Vec<(&str, sample::KeyBuilder, Vec<(Severity, Option<String>)>)> = vec![
+    let cases: Vec<KeyCase> = vec![
         ("AWS_KMS", k("1"), vec![]),
         ("imported", k("2").origin("EXTERNAL"), vec![(Medium, None)]),
         (

@@ -97,8 +97,10 @@ pub struct AwsOptions {
 pub enum SetupError {
     #[error("{0}")]
     Region(String),
+    #[error("{0}")]
+    Profile(String),
     #[error(
-        "no usable AWS credentials: {0}. Configure credentials (environment variables, `aws configure`, `aws sso login`) or pass --profile NAME"
+        "no usable AWS credentials ({0}): configure credentials (environment variables, `aws configure`, `aws sso login`) or pass --profile NAME"
     )]
     Credentials(String),
 }
@@ -126,20 +128,53 @@ where
             } else {
                 "DispatchFailure"
             };
-            (
-                code.into(),
-                aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
-            )
+            (code.into(), error_chain(err))
         }
-        SdkError::ResponseError(_) => (
-            "MalformedResponse".into(),
-            aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
-        ),
-        _ => (
-            "RequestFailed".into(),
-            aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
-        ),
+        SdkError::ResponseError(_) => ("MalformedResponse".into(), error_chain(err)),
+        _ => ("RequestFailed".into(), error_chain(err)),
     }
+}
+
+/// The messages of an error and its sources on one line, without repeats or Debug dumps.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = next {
+        let text = e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
+/// Checks that an explicitly named profile exists, so that a typo is a clear error rather than a
+/// scan with other credentials.
+async fn check_profile(profile: &str) -> Result<(), SetupError> {
+    use aws_types::os_shim_internal::{Env, Fs};
+    // The replacement named by the deprecation lives in aws-runtime, which the profile loader's
+    // signature does not take yet.
+    #[allow(deprecated)]
+    let files = aws_config::profile::profile_file::ProfileFiles::default();
+    let set = aws_config::profile::load(&Fs::real(), &Env::real(), &files, None)
+        .await
+        .map_err(|e| {
+            SetupError::Profile(format!(
+                "cannot read the AWS config files: {}",
+                error_chain(&e)
+            ))
+        })?;
+    if set.get_profile(profile).is_none() {
+        return Err(SetupError::Profile(format!(
+            "AWS profile '{profile}' not found in the AWS config or credentials file: check the name (`aws configure list-profiles`)"
+        )));
+    }
+    Ok(())
 }
 
 fn collection_error<E, R>(
@@ -180,13 +215,22 @@ pub async fn sdk_config(opts: &AwsOptions) -> SdkConfig {
                 .build(),
         );
     if let Some(profile) = &opts.profile {
-        loader = loader.profile_name(profile);
+        // An explicit profile supplies the credentials, as with the AWS CLI: environment
+        // credentials must not silently win over it, and a missing profile is an error.
+        loader = loader.profile_name(profile).credentials_provider(
+            aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .profile_name(profile)
+                .build(),
+        );
     }
     loader.load().await
 }
 
 /// Collects the inventory of the caller's account over the chosen regions.
 pub async fn collect(opts: &AwsOptions) -> Result<Inventory, SetupError> {
+    if let Some(profile) = &opts.profile {
+        check_profile(profile).await?;
+    }
     let config = sdk_config(opts).await;
     let regions: Vec<String> = match &opts.regions {
         RegionChoice::All => APPRUNNER_REGIONS.iter().map(|r| r.to_string()).collect(),
@@ -213,7 +257,7 @@ pub async fn collect(opts: &AwsOptions) -> Result<Inventory, SetupError> {
     );
     let identity = sts.get_caller_identity().send().await.map_err(|e| {
         let (code, message) = describe_error(&e);
-        SetupError::Credentials(format!("sts:GetCallerIdentity failed ({code}: {message})"))
+        SetupError::Credentials(format!("sts:GetCallerIdentity failed: {code}: {message}"))
     })?;
     let account = identity
         .account()

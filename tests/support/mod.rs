@@ -1,0 +1,69 @@
+//! Test support: the App Runner emulator, moto, and a runner of the built binary.
+//! Use from a test file with `mod support;`.
+#![allow(dead_code)]
+
+pub mod emulator;
+pub mod moto;
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+#[allow(unused_imports)]
+pub use emulator::{AppRunnerEmulator, Call, Fault, Scenario, ServiceSpec, service};
+#[allow(unused_imports)]
+pub use moto::{Creds, Moto, moto};
+
+/// An empty directory used as HOME (so no ~/.aws is read), created once.
+pub fn empty_home() -> PathBuf {
+    static HOME: OnceLock<PathBuf> = OnceLock::new();
+    HOME.get_or_init(|| {
+        let home = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("empty-home");
+        let _ = std::fs::remove_dir_all(home.join(".aws"));
+        std::fs::create_dir_all(&home).expect("create the test HOME");
+        home
+    })
+    .clone()
+}
+
+/// `apprunner-audit` with a clean AWS environment: every `AWS_*` variable of the test process
+/// removed, HOME an empty directory, static credentials `testing`/`testing` (moto account
+/// 123456789012), region us-east-1, `AWS_ENDPOINT_URL` = moto (KMS, STS, Organizations) and
+/// `AWS_ENDPOINT_URL_APPRUNNER` = the emulator, 2 attempts per call. Starts moto if needed.
+pub fn scan_cmd(emulator: &AppRunnerEmulator) -> assert_cmd::Command {
+    scan_cmd_with(emulator, moto(), &Creds::testing())
+}
+
+/// [`scan_cmd`] with another moto and other credentials (e.g. [`Moto::account_creds`]).
+pub fn scan_cmd_with(
+    emulator: &AppRunnerEmulator,
+    moto: &Moto,
+    creds: &Creds,
+) -> assert_cmd::Command {
+    let mut cmd =
+        assert_cmd::Command::cargo_bin("apprunner-audit").expect("the apprunner-audit binary");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AWS_") {
+            cmd.env_remove(&name);
+        }
+    }
+    let home = empty_home();
+    cmd.env("HOME", &home)
+        .env("AWS_CONFIG_FILE", home.join("no-such-aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            home.join("no-such-aws-credentials"),
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", &creds.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &creds.secret_access_key)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ENDPOINT_URL_APPRUNNER", emulator.endpoint())
+        .env("AWS_MAX_ATTEMPTS", "2")
+        .env("AWS_RETRY_MODE", "standard")
+        .env("NO_COLOR", "1");
+    if let Some(token) = &creds.session_token {
+        cmd.env("AWS_SESSION_TOKEN", token);
+    }
+    cmd
+}
