@@ -4,7 +4,9 @@
 //! status 2 ([`EXIT_USAGE`]); nothing is scanned and no report claims success. A broken pipe on
 //! stdout (`apprunner-audit scan | head`) is a quiet exit, not an error.
 
+use crate::collect::aws::accounts::{AccountChoice, Shard};
 use crate::collect::aws::{self, AwsOptions, RegionChoice};
+use crate::collect::progress::Progress;
 use crate::finding::Severity;
 use crate::inventory::Inventory;
 use crate::report::{EXIT_USAGE, FailOn, Report, json, sarif, table};
@@ -30,9 +32,11 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Scan App Runner services (live AWS, or a saved inventory) and report findings.
-    Scan(ScanArgs),
+    Scan(Box<ScanArgs>),
     /// List the rule catalog, or explain one rule.
     Rules(RulesArgs),
+    /// Combine JSON reports (e.g. of `--shard` jobs) into one report.
+    Merge(MergeArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -51,8 +55,32 @@ struct ScanArgs {
     /// Default: the configured region.
     #[arg(long, value_name = "LIST")]
     regions: Option<String>,
+    /// Scan every ACTIVE account of the organization (needs the management account or a
+    /// delegated administrator).
+    #[arg(long, conflicts_with = "accounts")]
+    org: bool,
+    /// Scan these accounts (comma-separated 12-digit IDs) instead of the caller's.
+    #[arg(long, value_name = "IDS")]
+    accounts: Option<String>,
+    /// Role assumed in every scanned account other than the caller's.
+    #[arg(
+        long,
+        default_value = "OrganizationAccountAccessRole",
+        value_name = "NAME"
+    )]
+    role_name: String,
+    /// External ID to pass when assuming the role.
+    #[arg(long, value_name = "ID")]
+    external_id: Option<String>,
+    /// Session name of the assumed roles (shows in CloudTrail).
+    #[arg(long, default_value = "apprunner-audit", value_name = "NAME")]
+    role_session_name: String,
+    /// Scan only slice K of N of the accounts (e.g. 2/8), for parallel jobs; merge their JSON
+    /// reports with `apprunner-audit merge`.
+    #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
+    shard: Option<Shard>,
     /// Re-scan a saved inventory instead of calling AWS (no AWS call at all).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["profile", "regions", "save_inventory"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["profile", "regions", "save_inventory", "org", "accounts", "shard"])]
     from_inventory: Option<PathBuf>,
     /// Also write the collected inventory (versioned JSON, secret values masked) to FILE.
     #[arg(long, value_name = "FILE")]
@@ -76,15 +104,44 @@ struct ScanArgs {
     #[arg(long, value_delimiter = ',', value_name = "IDS")]
     disable: Vec<String>,
     /// Attempts per AWS call, the first included (adaptive retries back off on throttling).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20), value_name = "N")]
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=20), value_name = "N")]
     max_attempts: u32,
-    /// AWS calls in flight at once per region.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256), value_name = "N")]
+    /// AWS calls in flight at once over the whole scan.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=4096), value_name = "N")]
     concurrency: u32,
+    /// AWS calls in flight at once within one account and region (keeps each account's API
+    /// rate bounded however many accounts run at once).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64), value_name = "N")]
+    region_concurrency: u32,
     /// SARIF `automationDetails.id` (default: derived from the accounts and regions scanned).
     #[arg(long, value_name = "ID")]
     automation_id: Option<String>,
     /// No progress or summary on stderr.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct MergeArgs {
+    /// JSON reports written by `apprunner-audit scan --format json`.
+    #[arg(required = true, value_name = "REPORT")]
+    reports: Vec<PathBuf>,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Write the report to FILE instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Lowest severity that makes the exit status 1 (default: the one the reports were made with).
+    #[arg(long, value_parser = parse_fail_on, value_name = "SEVERITY")]
+    fail_on: Option<FailOn>,
+    /// Rule files the reports were made with, if not only the built-in ones (for SARIF help).
+    #[arg(long, value_name = "DIR")]
+    rules: Option<PathBuf>,
+    /// SARIF `automationDetails.id` (default: derived from the merged accounts and regions).
+    #[arg(long, value_name = "ID")]
+    automation_id: Option<String>,
+    /// No summary on stderr.
     #[arg(long, short = 'q')]
     quiet: bool,
 }
@@ -145,8 +202,9 @@ pub fn main() -> i32 {
         }
     };
     let result = std::panic::catch_unwind(|| match cli.command {
-        Command::Scan(args) => scan(args),
+        Command::Scan(args) => scan(*args),
         Command::Rules(args) => rules(args),
+        Command::Merge(args) => merge(args),
     });
     match result {
         Ok(Ok(status)) => status,
@@ -235,6 +293,11 @@ fn scan(args: ScanArgs) -> Result<i32> {
         Some(text) => RegionChoice::parse(text).map_err(usage)?,
         None => RegionChoice::Configured,
     };
+    let account_choice = match (&args.accounts, args.org) {
+        (Some(list), _) => AccountChoice::parse_list(list).map_err(usage)?,
+        (None, true) => AccountChoice::Organization,
+        (None, false) => AccountChoice::Caller,
+    };
     let sink = Sink::open(args.output.as_deref())?;
     if let Some(path) = &args.save_inventory {
         // Fail before the scan, not after it, when the inventory cannot be written.
@@ -264,17 +327,23 @@ fn scan(args: ScanArgs) -> Result<i32> {
             let opts = AwsOptions {
                 profile: args.profile.clone(),
                 regions: region_choice,
+                accounts: account_choice,
+                role_name: args.role_name.clone(),
+                external_id: args.external_id.clone(),
+                role_session_name: args.role_session_name.clone(),
+                shard: args.shard,
                 max_attempts: args.max_attempts,
                 concurrency: args.concurrency as usize,
+                scope_concurrency: args.region_concurrency as usize,
             };
-            if !args.quiet {
-                eprintln!("apprunner-audit: collecting App Runner services and KMS keys...");
-            }
+            let progress = Progress::new(!args.quiet && std::io::stderr().is_terminal());
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            match runtime.block_on(aws::collect(&opts)) {
+            let collected = runtime.block_on(aws::collect(&opts, &progress));
+            progress.finish();
+            match collected {
                 Ok(inv) => inv,
                 Err(e) => {
                     sink.abandon();
@@ -297,23 +366,78 @@ fn scan(args: ScanArgs) -> Result<i32> {
         args.fail_on,
         args.automation_id.clone(),
     );
+    emit(
+        &report,
+        &runnable,
+        args.format,
+        sink,
+        args.output.is_some(),
+        args.quiet,
+    )
+}
 
+/// Renders `report` into `sink`, prints the summary line on stderr where the report itself
+/// does not end with it, and returns the exit status.
+fn emit(
+    report: &Report,
+    rules: &[&Rule],
+    format: Format,
+    sink: Sink,
+    to_file: bool,
+    quiet: bool,
+) -> Result<i32> {
     let mut buffer = Vec::new();
-    match args.format {
+    match format {
         Format::Table => {
-            let width = (args.output.is_none() && std::io::stdout().is_terminal())
+            let width = (!to_file && std::io::stdout().is_terminal())
                 .then(terminal_width)
                 .flatten();
-            table::render(&report, width, &mut buffer)?
+            table::render(report, width, &mut buffer)?
         }
-        Format::Json => json::render(&report, &mut buffer)?,
-        Format::Sarif => sarif::render(&report, &runnable, &mut buffer)?,
+        Format::Json => json::render(report, &mut buffer)?,
+        Format::Sarif => sarif::render(report, rules, &mut buffer)?,
     }
     sink.write(&buffer)?;
-    if !args.quiet && (args.format != Format::Table || args.output.is_some()) {
+    if !quiet && (format != Format::Table || to_file) {
         eprintln!("apprunner-audit: {}", report.summary_line());
     }
     Ok(report.exit_status())
+}
+
+fn merge(args: MergeArgs) -> Result<i32> {
+    let catalog = catalog(args.rules.as_deref())?;
+    let mut reports = Vec::new();
+    for path in &args.reports {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| usage(format!("cannot read report {}: {e}", path.display())))?;
+        let report = json::parse(&text).map_err(|e| {
+            usage(format!(
+                "{} is not an apprunner-audit JSON report: {e}; merge reads files written by `scan --format json`",
+                path.display()
+            ))
+        })?;
+        reports.push(report);
+    }
+    let report = Report::merge(reports, args.fail_on, args.automation_id.clone()).map_err(usage)?;
+    let mut rules = Vec::new();
+    for summary in &report.rules {
+        let rule = catalog.rules.get(&summary.id).ok_or_else(|| {
+            usage(format!(
+                "the reports name rule {} which this build does not know: pass the rule files with --rules DIR",
+                summary.id
+            ))
+        })?;
+        rules.push(rule);
+    }
+    let sink = Sink::open(args.output.as_deref())?;
+    emit(
+        &report,
+        &rules,
+        args.format,
+        sink,
+        args.output.is_some(),
+        args.quiet,
+    )
 }
 
 /// Terminal width from `COLUMNS`, when set by the shell.

@@ -115,6 +115,22 @@ impl JsonReportV1 {
     }
 }
 
+/// Reads a JSON report written by [`render`], refusing other schema versions.
+pub fn parse(text: &str) -> Result<Report, String> {
+    let raw: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    match raw.get("schema_version").and_then(|v| v.as_u64()) {
+        Some(v) if v == u64::from(JSON_SCHEMA_VERSION) => {}
+        Some(v) => {
+            return Err(format!(
+                "schema_version {v}, this build reads version {JSON_SCHEMA_VERSION}"
+            ));
+        }
+        None => return Err("no schema_version".into()),
+    }
+    let doc: JsonReportV1 = serde_json::from_value(raw).map_err(|e| e.to_string())?;
+    doc.into_report()
+}
+
 /// Writes `report` as pretty JSON with a trailing newline.
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let doc = JsonReportV1::from_report(report);

@@ -204,6 +204,86 @@ impl Report {
         }
     }
 
+    /// Combines the reports of several scans (typically `--shard` jobs of one organization) into
+    /// one, as if one scan had covered them all. `fail_on` defaults to the reports' own, which
+    /// must then agree.
+    pub fn merge(
+        reports: Vec<Report>,
+        fail_on: Option<FailOn>,
+        automation_id: Option<String>,
+    ) -> Result<Report, String> {
+        let first = reports.first().ok_or("no report to merge")?;
+        let fail_on = match fail_on {
+            Some(f) => f,
+            None => {
+                let f = first.fail_on;
+                if reports.iter().any(|r| r.fail_on != f) {
+                    return Err("the reports were made with different --fail-on values: pass --fail-on to merge".into());
+                }
+                f
+            }
+        };
+        let same = |get: &dyn Fn(&Report) -> Option<String>| -> Option<String> {
+            let v = get(first);
+            reports.iter().all(|r| get(r) == v).then_some(v).flatten()
+        };
+        let source = SourceInfo {
+            collector: same(&|r| Some(r.source.collector.clone()))
+                .unwrap_or_else(|| "merged".into()),
+            collected_at: reports
+                .iter()
+                .filter_map(|r| r.source.collected_at.clone())
+                .min(),
+            caller_account: same(&|r| r.source.caller_account.clone()),
+            tool_version: same(&|r| r.source.tool_version.clone()),
+        };
+        let mut scopes: std::collections::BTreeMap<(String, String), bool> = Default::default();
+        let mut rules: std::collections::BTreeMap<String, RuleSummary> = Default::default();
+        let mut findings = Vec::new();
+        let mut errors = Vec::new();
+        let mut notices = Vec::new();
+        let mut services = 0;
+        for r in reports {
+            for s in r.scopes {
+                let complete = scopes.entry((s.account_id, s.region)).or_insert(true);
+                *complete &= s.complete;
+            }
+            for rule in r.rules {
+                rules.entry(rule.id.clone()).or_insert(rule);
+            }
+            findings.extend(r.findings);
+            errors.extend(r.errors);
+            notices.extend(r.notices);
+            services += r.services;
+        }
+        findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        findings.dedup_by(|a, b| a.fingerprint == b.fingerprint);
+        errors.sort();
+        errors.dedup();
+        notices.sort();
+        notices.dedup();
+        let scopes: Vec<Scope> = scopes
+            .into_iter()
+            .map(|((account_id, region), complete)| Scope {
+                account_id,
+                region,
+                complete,
+            })
+            .collect();
+        let automation_id = automation_id.unwrap_or_else(|| default_automation_id(&scopes));
+        Ok(Report {
+            source,
+            scopes,
+            automation_id,
+            rules: rules.into_values().collect(),
+            findings,
+            errors,
+            notices,
+            services,
+            fail_on,
+        })
+    }
+
     /// The counts of the summary line.
     pub fn summary(&self) -> Summary {
         let count = |s: Severity| self.findings.iter().filter(|f| f.severity == s).count();

@@ -1,0 +1,247 @@
+//! KMS keys: each key a service names is read once per scan, however many services (in however
+//! many accounts) share it, starting as soon as the first service naming it is described.
+//!
+//! A key is read with a client in the key's own region (parsed from its ARN), with the credentials
+//! of the key's own account when that account is part of the scan (its assumed role can read its
+//! keys), else with those of the account whose service named it (cross-account keys are readable
+//! by ARN when the key policy allows). `DescribeKey` comes first; `GetKeyRotationStatus` only for
+//! keys that can rotate automatically (enabled, symmetric, origin `AWS_KMS`).
+
+use super::{Limits, collection_error};
+use crate::inventory::{Arn, CollectionError, Key, Rotation};
+use aws_config::{Region, SdkConfig};
+use aws_sdk_kms::error::ProvideErrorMetadata;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+use tokio::task::JoinSet;
+
+type KeyResult = (Option<Key>, Vec<CollectionError>);
+
+/// Reads keys once each, in the background, within the scan's limits.
+pub struct KeyReader {
+    /// Configuration (credentials) of every account being scanned.
+    configs: BTreeMap<String, SdkConfig>,
+    limits: Limits,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    requested: HashSet<String>,
+    clients: HashMap<(String, String), aws_sdk_kms::Client>,
+    tasks: JoinSet<KeyResult>,
+    errors: Vec<CollectionError>,
+}
+
+impl KeyReader {
+    pub fn new(configs: BTreeMap<String, SdkConfig>, limits: Limits) -> Self {
+        KeyReader {
+            configs,
+            limits,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Starts reading `arn` unless it was already requested. `requester` is the account whose
+    /// service names the key. Must be called from within the Tokio runtime.
+    pub fn request(&self, arn: &str, requester: &str) {
+        let mut state = self
+            .state
+            .lock()
+            .expect("key reader lock is never poisoned");
+        if !state.requested.insert(arn.to_string()) {
+            return;
+        }
+        let Some(parsed) = Arn::parse(arn).filter(|a| a.service == "kms" && !a.region.is_empty())
+        else {
+            state.errors.push(CollectionError {
+                account_id: requester.into(),
+                region: String::new(),
+                resource: arn.into(),
+                operation: "kms:DescribeKey".into(),
+                code: "MalformedArn".into(),
+                message: "EncryptionConfiguration.KmsKey is not a KMS key ARN".into(),
+            });
+            return;
+        };
+        let (key_account, region) = (parsed.account.to_string(), parsed.region.to_string());
+        let (reader, config) = match self.configs.get(&key_account) {
+            Some(config) => (key_account.clone(), config),
+            None => match self.configs.get(requester) {
+                Some(config) => (requester.to_string(), config),
+                None => {
+                    // Unreachable in practice (a requester is always a scanned account), but
+                    // never a silent skip.
+                    state.errors.push(CollectionError {
+                        account_id: requester.into(),
+                        region,
+                        resource: arn.into(),
+                        operation: "kms:DescribeKey".into(),
+                        code: "NoCredentials".into(),
+                        message: "no credentials of the key's or the service's account".into(),
+                    });
+                    return;
+                }
+            },
+        };
+        let client = state
+            .clients
+            .entry((reader, region.clone()))
+            .or_insert_with(|| {
+                aws_sdk_kms::Client::from_conf(
+                    aws_sdk_kms::config::Builder::from(config)
+                        .region(Region::new(region.clone()))
+                        .build(),
+                )
+            })
+            .clone();
+        let limits = self.limits.clone();
+        let arn = arn.to_string();
+        state
+            .tasks
+            .spawn(async move { read_key(&client, &limits, &arn, &key_account, &region).await });
+    }
+
+    /// Waits for every key read and returns the keys by ARN and the errors.
+    pub async fn finish(&self) -> (BTreeMap<String, Key>, Vec<CollectionError>) {
+        let (mut tasks, mut errors) = {
+            let mut state = self
+                .state
+                .lock()
+                .expect("key reader lock is never poisoned");
+            (
+                std::mem::take(&mut state.tasks),
+                std::mem::take(&mut state.errors),
+            )
+        };
+        let mut keys = BTreeMap::new();
+        while let Some(joined) = tasks.join_next().await {
+            let (key, errs) = joined.expect("key tasks do not panic");
+            if let Some(key) = key {
+                keys.insert(key.arn.clone(), key);
+            }
+            errors.extend(errs);
+        }
+        (keys, errors)
+    }
+}
+
+fn kms_date(d: Option<&aws_smithy_types::DateTime>) -> Option<String> {
+    d.and_then(|d| d.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
+}
+
+/// `DescribeKey`, then `GetKeyRotationStatus` for keys that can rotate automatically.
+async fn read_key(
+    client: &aws_sdk_kms::Client,
+    limits: &Limits,
+    arn: &str,
+    account: &str,
+    region: &str,
+) -> KeyResult {
+    let scope = limits.scope(account, region);
+    let mut key = Key {
+        arn: arn.into(),
+        account_id: account.into(),
+        region: region.into(),
+        exists: true,
+        state: None,
+        manager: None,
+        origin: None,
+        spec: None,
+        usage: None,
+        custom_key_store_id: None,
+        multi_region: None,
+        deletion_date: None,
+        valid_to: None,
+        rotation: Rotation {
+            status: "not_applicable".into(),
+            ..Default::default()
+        },
+    };
+    let described = limits
+        .run(&scope, client.describe_key().key_id(arn).send())
+        .await;
+    let meta = match described {
+        Ok(out) => match out.key_metadata() {
+            Some(m) => m.clone(),
+            None => {
+                return (
+                    None,
+                    vec![CollectionError {
+                        account_id: account.into(),
+                        region: region.into(),
+                        resource: arn.into(),
+                        operation: "kms:DescribeKey".into(),
+                        code: "MalformedResponse".into(),
+                        message: "the answer has no KeyMetadata".into(),
+                    }],
+                );
+            }
+        },
+        Err(e) if e.code() == Some("NotFoundException") => {
+            key.exists = false;
+            return (Some(key), vec![]);
+        }
+        Err(e) => {
+            return (
+                None,
+                vec![collection_error(
+                    account,
+                    region,
+                    arn,
+                    "kms:DescribeKey",
+                    &e,
+                )],
+            );
+        }
+    };
+    key.state = meta.key_state().map(|s| s.as_str().to_string());
+    key.manager = meta.key_manager().map(|s| s.as_str().to_string());
+    key.origin = meta.origin().map(|s| s.as_str().to_string());
+    key.spec = meta.key_spec().map(|s| s.as_str().to_string());
+    key.usage = meta.key_usage().map(|s| s.as_str().to_string());
+    key.custom_key_store_id = meta.custom_key_store_id().map(str::to_string);
+    key.multi_region = meta.multi_region();
+    key.deletion_date = kms_date(meta.deletion_date());
+    key.valid_to = kms_date(meta.valid_to());
+
+    // Automatic rotation exists only for enabled symmetric encryption keys of origin AWS_KMS;
+    // asking about others fails or answers a meaningless false (RULES.md).
+    let rotatable = key.state.as_deref() == Some("Enabled")
+        && key.origin.as_deref() == Some("AWS_KMS")
+        && key.spec.as_deref() == Some("SYMMETRIC_DEFAULT");
+    if !rotatable {
+        return (Some(key), vec![]);
+    }
+    let rotation = limits
+        .run(&scope, client.get_key_rotation_status().key_id(arn).send())
+        .await;
+    match rotation {
+        Ok(out) => {
+            key.rotation = Rotation {
+                status: if out.key_rotation_enabled() {
+                    "enabled".into()
+                } else {
+                    "disabled".into()
+                },
+                period_days: out.rotation_period_in_days().map(i64::from),
+                next_rotation_date: kms_date(out.next_rotation_date()),
+            };
+            (Some(key), vec![])
+        }
+        Err(e) if e.code() == Some("UnsupportedOperationException") => (Some(key), vec![]),
+        Err(e) => {
+            key.rotation.status = "unknown".into();
+            (
+                Some(key),
+                vec![collection_error(
+                    account,
+                    region,
+                    arn,
+                    "kms:GetKeyRotationStatus",
+                    &e,
+                )],
+            )
+        }
+    }
+}

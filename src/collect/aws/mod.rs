@@ -1,0 +1,436 @@
+//! Live collection through the official AWS SDK for Rust, over accounts x regions.
+//!
+//! The caller's identity comes first (`sts:GetCallerIdentity`; failure is a credential error,
+//! exit 2). Then the accounts to scan ([`accounts`]: the caller's, a list, or every ACTIVE account
+//! of the organization, optionally one shard of them), each with its own credentials (the caller's
+//! for its own account, an assumed role for the others). Every account x region pair is collected
+//! concurrently ([`apprunner`]), and each KMS key a service names is read once per scan, as soon
+//! as it is first seen, with a client in the key's own account and region ([`kms`]).
+//!
+//! Every API call goes through [`Limits`]: a global cap on calls in flight and a cap per
+//! account x region, so that one account's API rate is never exceeded however many accounts run
+//! at once. Retries are the SDK's adaptive mode (client-side rate limiting once throttled).
+//!
+//! Endpoints, credentials and retries come from the SDK's own configuration chain
+//! (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_APPRUNNER`, profiles), so tests point the binary at
+//! emulators without any code path of their own. Every failure after the caller's identity is
+//! known becomes a [`CollectionError`] in the inventory: data in the report, never an early
+//! return, never a silent pass.
+
+pub mod accounts;
+pub mod apprunner;
+pub mod kms;
+
+use super::progress::Progress;
+use crate::inventory::{CollectionError, Inventory, Scope, SourceInfo};
+use accounts::{AccountChoice, Shard};
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_apprunner::error::{ProvideErrorMetadata, SdkError};
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// Regions that offer App Runner (AWS-NOTES.md).
+pub const APPRUNNER_REGIONS: &[&str] = &[
+    "ap-northeast-1",
+    "ap-south-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "eu-central-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "us-east-1",
+    "us-east-2",
+    "us-west-2",
+];
+
+/// Which regions to scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegionChoice {
+    /// The region of the SDK configuration (profile, `AWS_REGION`).
+    Configured,
+    /// Every region that offers App Runner.
+    All,
+    /// These regions.
+    List(Vec<String>),
+}
+
+impl RegionChoice {
+    /// Parses `--regions`: `all` or a comma-separated list of App Runner regions.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.trim() == "all" {
+            return Ok(RegionChoice::All);
+        }
+        let mut regions = BTreeSet::new();
+        for region in text.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+            check_region(region)?;
+            regions.insert(region.to_string());
+        }
+        if regions.is_empty() {
+            return Err("--regions is empty: give region names, e.g. --regions us-east-1,eu-west-1, or --regions all".into());
+        }
+        Ok(RegionChoice::List(regions.into_iter().collect()))
+    }
+}
+
+fn check_region(region: &str) -> Result<(), String> {
+    if APPRUNNER_REGIONS.contains(&region) {
+        Ok(())
+    } else {
+        Err(format!(
+            "unknown region '{region}' (App Runner is offered in {}): fix --regions or AWS_REGION",
+            APPRUNNER_REGIONS.join(", ")
+        ))
+    }
+}
+
+/// Options of a live scan.
+#[derive(Debug, Clone)]
+pub struct AwsOptions {
+    pub profile: Option<String>,
+    pub regions: RegionChoice,
+    pub accounts: AccountChoice,
+    /// Role assumed in every scanned account but the caller's.
+    pub role_name: String,
+    pub external_id: Option<String>,
+    pub role_session_name: String,
+    pub shard: Option<Shard>,
+    /// Attempts per API call, the first included (adaptive retry mode).
+    pub max_attempts: u32,
+    /// Calls in flight at once, over the whole scan.
+    pub concurrency: usize,
+    /// Calls in flight at once within one account x region.
+    pub scope_concurrency: usize,
+}
+
+/// Failures that stop a scan before anything was collected (exit status 2).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("{0}")]
+    Region(String),
+    #[error("{0}")]
+    Profile(String),
+    #[error(
+        "no usable AWS credentials ({0}): configure credentials (environment variables, `aws configure`, `aws sso login`) or pass --profile NAME"
+    )]
+    Credentials(String),
+    #[error(
+        "cannot list the organization's accounts ({0}): run with credentials of the management account or a delegated administrator, or name accounts with --accounts"
+    )]
+    Organization(String),
+}
+
+/// Code and message of an SDK error, for a [`CollectionError`].
+pub(crate) fn describe_error<E, R>(err: &SdkError<E, R>) -> (String, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match err {
+        SdkError::ServiceError(e) => (
+            e.err().code().unwrap_or("UnknownError").to_string(),
+            e.err()
+                .message()
+                .map(str::to_string)
+                .unwrap_or_else(|| e.err().to_string()),
+        ),
+        SdkError::TimeoutError(_) => ("Timeout".into(), "the call timed out".into()),
+        SdkError::DispatchFailure(d) => {
+            let code = if d.is_timeout() {
+                "Timeout"
+            } else if d.is_io() {
+                "EndpointUnreachable"
+            } else {
+                "DispatchFailure"
+            };
+            (code.into(), error_chain(err))
+        }
+        SdkError::ResponseError(_) => ("MalformedResponse".into(), error_chain(err)),
+        _ => ("RequestFailed".into(), error_chain(err)),
+    }
+}
+
+/// The messages of an error and its sources on one line, without repeats or Debug dumps.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = next {
+        let text = e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
+pub(crate) fn collection_error<E, R>(
+    account: &str,
+    region: &str,
+    resource: &str,
+    operation: &str,
+    err: &SdkError<E, R>,
+) -> CollectionError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let (code, message) = describe_error(err);
+    CollectionError {
+        account_id: account.into(),
+        region: region.into(),
+        resource: resource.into(),
+        operation: operation.into(),
+        code,
+        message,
+    }
+}
+
+/// The semaphore of each account x region, by (account, region).
+type ScopeSemaphores = HashMap<(String, String), Arc<Semaphore>>;
+
+/// Caps on API calls in flight: one for the whole scan, one per account x region.
+#[derive(Clone)]
+pub struct Limits {
+    global: Arc<Semaphore>,
+    per_scope: usize,
+    scopes: Arc<Mutex<ScopeSemaphores>>,
+}
+
+impl Limits {
+    pub fn new(global: usize, per_scope: usize) -> Self {
+        Limits {
+            global: Arc::new(Semaphore::new(global.max(1))),
+            per_scope: per_scope.max(1),
+            scopes: Arc::default(),
+        }
+    }
+
+    /// The semaphore of one account x region.
+    pub fn scope(&self, account: &str, region: &str) -> Arc<Semaphore> {
+        self.scopes
+            .lock()
+            .expect("limits lock is never poisoned")
+            .entry((account.to_string(), region.to_string()))
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_scope)))
+            .clone()
+    }
+
+    /// Runs one API call within both caps. The scope permit is taken first, so a call waiting
+    /// for its busy account never holds a global permit.
+    pub async fn run<F: Future>(&self, scope: &Semaphore, call: F) -> F::Output {
+        let _scope = scope.acquire().await.expect("semaphores are never closed");
+        let _global = self
+            .global
+            .acquire()
+            .await
+            .expect("semaphores are never closed");
+        call.await
+    }
+}
+
+/// Loads the SDK configuration: default chain, optional profile, adaptive retries, timeouts.
+pub async fn sdk_config(opts: &AwsOptions) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(
+            RetryConfig::adaptive()
+                .with_max_attempts(opts.max_attempts.max(1))
+                .with_initial_backoff(Duration::from_millis(100))
+                .with_max_backoff(Duration::from_secs(10)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .operation_timeout(Duration::from_secs(180))
+                .build(),
+        );
+    if let Some(profile) = &opts.profile {
+        // An explicit profile supplies the credentials, as with the AWS CLI: environment
+        // credentials must not silently win over it, and a missing profile is an error.
+        loader = loader.profile_name(profile).credentials_provider(
+            aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .profile_name(profile)
+                .build(),
+        );
+    }
+    loader.load().await
+}
+
+/// Checks that an explicitly named profile exists, so that a typo is a clear error rather than a
+/// scan with other credentials.
+async fn check_profile(profile: &str) -> Result<(), SetupError> {
+    use aws_types::os_shim_internal::{Env, Fs};
+    // The replacement named by the deprecation lives in aws-runtime, which the profile loader's
+    // signature does not take yet.
+    #[allow(deprecated)]
+    let files = aws_config::profile::profile_file::ProfileFiles::default();
+    let set = aws_config::profile::load(&Fs::real(), &Env::real(), &files, None)
+        .await
+        .map_err(|e| {
+            SetupError::Profile(format!(
+                "cannot read the AWS config files: {}",
+                error_chain(&e)
+            ))
+        })?;
+    if set.get_profile(profile).is_none() {
+        return Err(SetupError::Profile(format!(
+            "AWS profile '{profile}' not found in the AWS config or credentials file: check the name (`aws configure list-profiles`)"
+        )));
+    }
+    Ok(())
+}
+
+/// The caller's account and partition, from `sts:GetCallerIdentity`.
+async fn caller_identity(config: &SdkConfig, region: &str) -> Result<(String, String), SetupError> {
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(config)
+            .region(Region::new(region.to_string()))
+            .build(),
+    );
+    let identity = sts.get_caller_identity().send().await.map_err(|e| {
+        let (code, message) = describe_error(&e);
+        SetupError::Credentials(format!("sts:GetCallerIdentity failed: {code}: {message}"))
+    })?;
+    let account = identity
+        .account()
+        .ok_or_else(|| SetupError::Credentials("sts:GetCallerIdentity returned no account".into()))?
+        .to_string();
+    let partition = identity
+        .arn()
+        .and_then(crate::inventory::Arn::parse)
+        .map_or("aws", |a| a.partition)
+        .to_string();
+    Ok((account, partition))
+}
+
+/// Collects the inventory of the chosen accounts over the chosen regions.
+pub async fn collect(opts: &AwsOptions, progress: &Progress) -> Result<Inventory, SetupError> {
+    if let Some(profile) = &opts.profile {
+        check_profile(profile).await?;
+    }
+    let config = sdk_config(opts).await;
+    let regions: Vec<String> = match &opts.regions {
+        RegionChoice::All => APPRUNNER_REGIONS.iter().map(|r| r.to_string()).collect(),
+        RegionChoice::List(list) => list.clone(),
+        RegionChoice::Configured => {
+            let region = config.region().map(|r| r.to_string()).ok_or_else(|| {
+                SetupError::Region(
+                    "no region configured: pass --regions us-east-1,... (or --regions all), or set AWS_REGION or the profile's region".into(),
+                )
+            })?;
+            check_region(&region).map_err(SetupError::Region)?;
+            vec![region]
+        }
+    };
+    let home_region = config
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| regions[0].clone());
+    let (caller, partition) = caller_identity(&config, &home_region).await?;
+
+    let mut accounts = accounts::resolve(&config, &home_region, &caller, &opts.accounts).await?;
+    if let Some(shard) = &opts.shard {
+        accounts.retain(|a| shard.contains(a));
+    }
+
+    let mut inventory = Inventory::new(SourceInfo {
+        collector: "aws".into(),
+        collected_at: Some(now_rfc3339()),
+        caller_account: Some(caller.clone()),
+        tool_version: Some(env!("CARGO_PKG_VERSION").into()),
+    });
+    progress.start(accounts.len() * regions.len());
+
+    // Credentials for every account, concurrently: the caller's own, or an assumed role.
+    let mut assumed = JoinSet::new();
+    for account in accounts {
+        let (config, caller, partition) = (config.clone(), caller.clone(), partition.clone());
+        let sts_region = home_region.clone();
+        let (role, external_id, session) = (
+            opts.role_name.clone(),
+            opts.external_id.clone(),
+            opts.role_session_name.clone(),
+        );
+        assumed.spawn(async move {
+            let result = accounts::account_config(
+                &config,
+                &caller,
+                &account,
+                &partition,
+                &role,
+                external_id.as_deref(),
+                &session,
+                &sts_region,
+            )
+            .await;
+            (account, result)
+        });
+    }
+    let mut configs = std::collections::BTreeMap::new();
+    while let Some(joined) = assumed.join_next().await {
+        let (account, result) = joined.expect("account tasks do not panic");
+        match result {
+            Ok(cfg) => {
+                configs.insert(account, cfg);
+            }
+            Err(error) => {
+                for region in &regions {
+                    inventory.scopes.push(Scope {
+                        account_id: account.clone(),
+                        region: region.clone(),
+                        complete: false,
+                    });
+                    progress.scope_done(0, 0);
+                }
+                progress.errors(1);
+                inventory.errors.push(error);
+            }
+        }
+    }
+
+    let limits = Limits::new(opts.concurrency, opts.scope_concurrency);
+    let keys = Arc::new(kms::KeyReader::new(configs.clone(), limits.clone()));
+    let mut tasks = JoinSet::new();
+    for (account, account_config) in &configs {
+        for region in &regions {
+            let scope = apprunner::ScopeJob {
+                account: account.clone(),
+                region: region.clone(),
+                config: account_config.clone(),
+                limits: limits.clone(),
+                keys: keys.clone(),
+            };
+            tasks.spawn(async move { scope.run().await });
+        }
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let part = joined.expect("scope tasks do not panic");
+        progress.scope_done(part.services.len(), part.errors.len());
+        inventory.scopes.push(part.scope);
+        inventory.services.extend(part.services);
+        inventory.errors.extend(part.errors);
+    }
+    let (keys, key_errors) = keys.finish().await;
+    progress.errors(key_errors.len());
+    inventory.keys = keys;
+    inventory.errors.extend(key_errors);
+    inventory.normalize();
+    Ok(inventory)
+}
+
+fn now_rfc3339() -> String {
+    aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default()
+}
