@@ -269,16 +269,19 @@ impl Sink {
         }
     }
 
-    fn write(self, bytes: &[u8]) -> Result<()> {
+    /// Streams `render` into the destination through a buffer (reports of large organizations
+    /// are hundreds of megabytes; they are not held in memory twice).
+    fn write_with(self, render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
         match self {
             Sink::Stdout => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(bytes)?;
+                let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+                render(&mut out)?;
                 out.flush()?;
             }
-            Sink::File { path, mut file } => {
-                file.write_all(bytes)
-                    .and_then(|_| file.flush())
+            Sink::File { path, file } => {
+                let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+                render(&mut out)
+                    .and_then(|_| out.flush())
                     .with_context(|| format!("writing the report to {}", path.display()))?;
             }
         }
@@ -386,18 +389,21 @@ fn emit(
     to_file: bool,
     quiet: bool,
 ) -> Result<i32> {
-    let mut buffer = Vec::new();
-    match format {
-        Format::Table => {
-            let width = (!to_file && std::io::stdout().is_terminal())
-                .then(terminal_width)
-                .flatten();
-            table::render(report, width, &mut buffer)?
-        }
-        Format::Json => json::render(report, &mut buffer)?,
-        Format::Sarif => sarif::render(report, rules, &mut buffer)?,
+    let width = (!to_file && std::io::stdout().is_terminal())
+        .then(terminal_width)
+        .flatten();
+    sink.write_with(|out| match format {
+        Format::Table => table::render(report, width, out),
+        Format::Json => json::render(report, out),
+        Format::Sarif => sarif::render(report, rules, out),
+    })?;
+    if format == Format::Sarif && report.findings.len() > sarif::GITHUB_MAX_RESULTS && !quiet {
+        eprintln!(
+            "apprunner-audit: warning: {} results exceed GitHub code scanning's {} results per run: split the scan with --shard or --regions and upload each part with its own category",
+            report.findings.len(),
+            sarif::GITHUB_MAX_RESULTS
+        );
     }
-    sink.write(&buffer)?;
     if !quiet && (format != Format::Table || to_file) {
         eprintln!("apprunner-audit: {}", report.summary_line());
     }
@@ -465,7 +471,7 @@ fn rules(args: RulesArgs) -> Result<i32> {
             }
         }
     }
-    Sink::Stdout.write(&out)?;
+    Sink::Stdout.write_with(|w| w.write_all(&out))?;
     Ok(0)
 }
 

@@ -288,9 +288,13 @@ impl Inventory {
             message: e.to_string(),
         };
         // Check the version first, so that a file of another version gets the version message
-        // rather than a confusing field error.
-        let raw: serde_json::Value = serde_json::from_str(text).map_err(malformed)?;
-        match raw.get("schema_version").and_then(|v| v.as_u64()) {
+        // rather than a confusing field error. (Reading only this field allocates nothing else.)
+        #[derive(Deserialize)]
+        struct VersionOnly {
+            schema_version: Option<serde_json::Value>,
+        }
+        let head: VersionOnly = serde_json::from_str(text).map_err(malformed)?;
+        match head.schema_version.as_ref().and_then(|v| v.as_u64()) {
             Some(v) if v == u64::from(SCHEMA_VERSION) => {}
             Some(found) => {
                 return Err(LoadError::Version {

@@ -21,6 +21,8 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 const SCHEMA_URI: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+/// GitHub code scanning keeps at most this many results of one run.
+pub const GITHUB_MAX_RESULTS: usize = 25_000;
 /// Where users read about the tool.
 pub const INFORMATION_URI: &str = "https://github.com/apprunner-audit/apprunner-audit";
 

@@ -67,10 +67,15 @@ pub fn runnable<'r>(rules: &[&'r Rule], caps: Capabilities) -> Vec<&'r Rule> {
 
 /// Evaluates `rules` against every service of `inventory`.
 pub fn evaluate(inventory: &Inventory, rules: &[&Rule]) -> Evaluation {
+    // Each rule's settings become a CEL value once, not once per service.
+    let settings: Vec<Result<Value, String>> = rules
+        .iter()
+        .map(|r| cel::to_value(&r.settings).map_err(|e| format!("settings: {e}")))
+        .collect();
     let mut evaluation = inventory
         .services
         .par_iter()
-        .map(|service| evaluate_service(inventory, service, rules))
+        .map(|service| evaluate_service(inventory, service, rules, &settings))
         .reduce(Evaluation::default, |mut a, b| {
             a.findings.extend(b.findings);
             a.errors.extend(b.errors);
@@ -86,7 +91,12 @@ pub fn evaluate(inventory: &Inventory, rules: &[&Rule]) -> Evaluation {
 }
 
 /// Evaluates every rule against one service.
-pub fn evaluate_service(inventory: &Inventory, service: &Service, rules: &[&Rule]) -> Evaluation {
+fn evaluate_service(
+    inventory: &Inventory,
+    service: &Service,
+    rules: &[&Rule],
+    settings: &[Result<Value, String>],
+) -> Evaluation {
     let mut out = Evaluation::default();
     let error = |rule: &Rule, message: String| EvalError {
         rule_id: rule.id.clone(),
@@ -110,8 +120,11 @@ pub fn evaluate_service(inventory: &Inventory, service: &Service, rules: &[&Rule
             return out;
         }
     }
-    for rule in rules {
-        match evaluate_rule(&ctx, service, rule) {
+    for (rule, settings) in rules.iter().zip(settings) {
+        let outcome = settings
+            .clone()
+            .and_then(|settings| evaluate_rule(&ctx, service, rule, settings));
+        match outcome {
             Ok(Outcome::Findings(findings)) => out.findings.extend(findings),
             Ok(Outcome::Unknown(what)) => out.skipped.push(Skipped {
                 rule_id: rule.id.clone(),
@@ -164,9 +177,13 @@ fn skip_reason(service: &Service, rule: &Rule, what: &str) -> String {
     )
 }
 
-fn evaluate_rule(ctx: &Context, service: &Service, rule: &Rule) -> Result<Outcome, String> {
+fn evaluate_rule(
+    ctx: &Context,
+    service: &Service,
+    rule: &Rule,
+    settings: Value,
+) -> Result<Outcome, String> {
     let mut scope = ctx.new_inner_scope();
-    let settings = cel::to_value(&rule.settings).map_err(|e| format!("settings: {e}"))?;
     scope.add_variable_from_value("settings", settings);
 
     let items: Vec<Option<Value>> = match &rule.logic.for_each {
