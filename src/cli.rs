@@ -80,7 +80,7 @@ struct ScanArgs {
     #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
     shard: Option<Shard>,
     /// Re-scan a saved inventory instead of calling AWS (no AWS call at all).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["profile", "regions", "save_inventory", "org", "accounts", "shard"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["profile", "regions", "save_inventory", "org", "accounts", "shard", "adaptive_retries"])]
     from_inventory: Option<PathBuf>,
     /// Also write the collected inventory (versioned JSON, secret values masked) to FILE.
     #[arg(long, value_name = "FILE")]
@@ -103,7 +103,11 @@ struct ScanArgs {
     /// Do not evaluate these rules (comma-separated IDs).
     #[arg(long, value_delimiter = ',', value_name = "IDS")]
     disable: Vec<String>,
-    /// Attempts per AWS call, the first included (adaptive retries back off on throttling).
+    /// Use the SDK's adaptive retry mode (client-side rate limiting after throttling) instead of
+    /// exponential backoff alone.
+    #[arg(long)]
+    adaptive_retries: bool,
+    /// Attempts per AWS call, the first included (retries back off exponentially, with jitter).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=20), value_name = "N")]
     max_attempts: u32,
     /// AWS calls in flight at once over the whole scan.
@@ -289,7 +293,34 @@ impl Sink {
     }
 }
 
+/// Phase timings on stderr when `APPRUNNER_AUDIT_TIMINGS` is set: for performance work on real
+/// inventories, never part of a report.
+struct Timings {
+    enabled: bool,
+    last: std::time::Instant,
+}
+
+impl Timings {
+    fn new() -> Self {
+        Timings {
+            enabled: std::env::var_os("APPRUNNER_AUDIT_TIMINGS").is_some(),
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn mark(&mut self, phase: &str) {
+        if self.enabled {
+            eprintln!(
+                "apprunner-audit: timing: {phase} {:.3} s",
+                self.last.elapsed().as_secs_f64()
+            );
+            self.last = std::time::Instant::now();
+        }
+    }
+}
+
 fn scan(args: ScanArgs) -> Result<i32> {
+    let mut timings = Timings::new();
     let catalog = catalog(args.rules.as_deref())?;
     let selected = catalog.select(&args.enable, &args.disable).map_err(usage)?;
     let region_choice = match &args.regions {
@@ -336,6 +367,7 @@ fn scan(args: ScanArgs) -> Result<i32> {
                 role_session_name: args.role_session_name.clone(),
                 shard: args.shard,
                 max_attempts: args.max_attempts,
+                adaptive_retries: args.adaptive_retries,
                 concurrency: args.concurrency as usize,
                 scope_concurrency: args.region_concurrency as usize,
             };
@@ -355,6 +387,7 @@ fn scan(args: ScanArgs) -> Result<i32> {
             }
         }
     };
+    timings.mark("collect or load");
     if let Some(path) = &args.save_inventory {
         std::fs::write(path, inventory.to_json())
             .with_context(|| format!("writing the inventory to {}", path.display()))?;
@@ -362,6 +395,7 @@ fn scan(args: ScanArgs) -> Result<i32> {
 
     let runnable = eval::runnable(&selected, Capabilities::default());
     let evaluation = eval::evaluate(&inventory, &runnable);
+    timings.mark("evaluate");
     let report = Report::build(
         &inventory,
         &runnable,
@@ -369,14 +403,17 @@ fn scan(args: ScanArgs) -> Result<i32> {
         args.fail_on,
         args.automation_id.clone(),
     );
-    emit(
+    timings.mark("build report");
+    let status = emit(
         &report,
         &runnable,
         args.format,
         sink,
         args.output.is_some(),
         args.quiet,
-    )
+    );
+    timings.mark("render");
+    status
 }
 
 /// Renders `report` into `sink`, prints the summary line on stderr where the report itself

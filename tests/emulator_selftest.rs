@@ -637,7 +637,7 @@ fn latency_delays_answers_and_drop_stops_the_server() {
         .trim_start_matches("http://")
         .to_string();
     drop(emulator);
-    // tiny_http's accept thread closes the listener shortly after the Server is dropped.
+    // The accept thread closes the listener shortly after the emulator is dropped.
     let deadline = Instant::now() + Duration::from_secs(5);
     while std::net::TcpStream::connect(&addr).is_ok() {
         assert!(
@@ -832,4 +832,536 @@ fn moto_organizations_on_a_private_server() {
         assert!(Instant::now() < deadline, "moto still answers after Drop");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+// ---- accounts, forwarding to moto, random faults, latency ----
+
+/// An SDK config pointed at the emulator with `creds` (fast retries, `attempts` attempts).
+fn emulator_config(
+    emulator: &AppRunnerEmulator,
+    region: &str,
+    creds: &moto::Creds,
+    attempts: u32,
+) -> aws_config::SdkConfig {
+    let retry = if attempts <= 1 {
+        RetryConfig::disabled()
+    } else {
+        RetryConfig::standard()
+            .with_max_attempts(attempts)
+            .with_initial_backoff(Duration::from_millis(5))
+    };
+    aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .endpoint_url(emulator.endpoint())
+        .credentials_provider(aws_sdk_kms::config::SharedCredentialsProvider::new(
+            Credentials::new(
+                &creds.access_key_id,
+                &creds.secret_access_key,
+                creds.session_token.clone(),
+                None,
+                "selftest",
+            ),
+        ))
+        .retry_config(retry)
+        .build()
+}
+
+#[tokio::test]
+async fn accounts_resolved_by_moto_see_only_their_own_services() {
+    let m = moto();
+    let (a, b) = ("210000000001", "210000000002");
+    let (creds_a, creds_b) = (m.account_creds(a), m.account_creds(b));
+    let scenario = Scenario::new()
+        .page_size(1)
+        .service(service(a, "us-east-1", "alpha-1").build())
+        .service(service(b, "us-east-1", "bravo-1").build())
+        .service(service(a, "us-east-1", "alpha-2").build())
+        .service(service(b, "eu-west-1", "bravo-eu").build())
+        .accounts_from_moto(&m.endpoint)
+        .fault(
+            Fault::new("AccessDeniedException")
+                .account(b)
+                .operation("DescribeCustomDomains"),
+        );
+    let emulator = AppRunnerEmulator::start(scenario);
+    let client_a =
+        aws_sdk_apprunner::Client::new(&emulator_config(&emulator, "us-east-1", &creds_a, 1));
+    let client_b =
+        aws_sdk_apprunner::Client::new(&emulator_config(&emulator, "us-east-1", &creds_b, 1));
+
+    let (listed, pages) = list_all(&client_a, None).await;
+    assert_eq!(
+        listed,
+        ["alpha-1", "alpha-2"],
+        "page_size 1: two pages of account A only"
+    );
+    assert_eq!(pages, 2);
+    assert_eq!(list_all(&client_b, None).await.0, ["bravo-1"]);
+    let (listed, _) = list_all(
+        &aws_sdk_apprunner::Client::new(&emulator_config(
+            &emulator,
+            "us-east-1",
+            &moto::Creds::testing(),
+            1,
+        )),
+        None,
+    )
+    .await;
+    assert!(listed.is_empty(), "123456789012 owns nothing: {listed:?}");
+
+    // Another account's service does not exist for the caller.
+    let bravo = service(b, "us-east-1", "bravo-1").arn();
+    let err = client_a
+        .describe_service()
+        .service_arn(&bravo)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ResourceNotFoundException"));
+    assert!(
+        client_b
+            .describe_service()
+            .service_arn(&bravo)
+            .send()
+            .await
+            .is_ok()
+    );
+    let alpha = service(a, "us-east-1", "alpha-1").arn();
+    assert!(
+        client_a
+            .describe_custom_domains()
+            .service_arn(&alpha)
+            .send()
+            .await
+            .is_ok()
+    );
+    // Faults by account.
+    let err = client_b
+        .describe_custom_domains()
+        .service_arn(&bravo)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("AccessDeniedException"));
+
+    let calls = emulator.calls();
+    let accounts: Vec<&str> = calls.iter().map(|c| c.account.as_str()).collect();
+    assert_eq!(
+        accounts,
+        [a, a, b, DEFAULT_ACCOUNT, a, b, a, b],
+        "{calls:#?}"
+    );
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.service == "apprunner" && !c.forwarded)
+    );
+    assert_eq!(calls[0].access_key_id, creds_a.access_key_id);
+    assert_eq!(calls[7].fault.as_deref(), Some("AccessDeniedException"));
+    assert!(calls[7].injected);
+    assert_eq!(calls[4].fault.as_deref(), Some("ResourceNotFoundException"));
+    assert!(!calls[4].injected);
+    assert_eq!(
+        emulator.injected_faults().get("AccessDeniedException"),
+        Some(&1)
+    );
+    assert_eq!(emulator.throttled(), 0);
+
+    // A fixed map needs no moto; an unknown key is refused.
+    let emulator = AppRunnerEmulator::start(
+        Scenario::new()
+            .service(service(a, "us-east-1", "alpha-1").build())
+            .account_of_key("AKIDSELFTEST", a),
+    );
+    assert_eq!(
+        list_all(&client(&emulator, "us-east-1"), None).await.0,
+        ["alpha-1"]
+    );
+    let stranger = aws_sdk_apprunner::Client::new(&emulator_config(
+        &emulator,
+        "us-east-1",
+        &moto::Creds::testing(),
+        1,
+    ));
+    let err = stranger.list_services().send().await.unwrap_err();
+    assert_eq!(err.code(), Some("UnrecognizedClientException"));
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403));
+}
+
+#[tokio::test]
+async fn kms_calls_are_forwarded_to_moto_and_counted() {
+    let m = moto();
+    let emulator = AppRunnerEmulator::start(
+        Scenario::new()
+            .forward_to(&m.endpoint)
+            .accounts_from_moto(&m.endpoint),
+    );
+    let kms = aws_sdk_kms::Client::new(&emulator_config(
+        &emulator,
+        "eu-west-3",
+        &moto::Creds::testing(),
+        1,
+    ));
+    let created = kms
+        .create_key()
+        .description("through the emulator")
+        .send()
+        .await
+        .expect("CreateKey through the emulator");
+    let arn = created.key_metadata().unwrap().arn().unwrap().to_string();
+    assert!(
+        arn.starts_with(&format!("arn:aws:kms:eu-west-3:{DEFAULT_ACCOUNT}:key/")),
+        "{arn}"
+    );
+    let described = kms
+        .describe_key()
+        .key_id(&arn)
+        .send()
+        .await
+        .expect("DescribeKey");
+    let meta = described.key_metadata().unwrap();
+    assert_eq!(meta.arn(), Some(arn.as_str()));
+    assert_eq!(meta.description(), Some("through the emulator"));
+    assert_eq!(meta.key_state().map(|s| s.as_str()), Some("Enabled"));
+    // The key lives in moto: visible there directly.
+    let direct = m.kms("eu-west-3").describe(&arn);
+    assert_eq!(direct.key_id(), moto::key_id(&arn));
+    // moto's errors come back as they are.
+    let missing =
+        format!("arn:aws:kms:eu-west-3:{DEFAULT_ACCOUNT}:key/00000000-0000-4000-8000-000000000000");
+    let err = kms
+        .describe_key()
+        .key_id(&missing)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_kms::error::ProvideErrorMetadata::code(&err),
+        Some("NotFoundException")
+    );
+    assert!(err.into_service_error().is_not_found_exception());
+    // App Runner still answers next to the proxy.
+    let apprunner = aws_sdk_apprunner::Client::new(&emulator_config(
+        &emulator,
+        "eu-west-3",
+        &moto::Creds::testing(),
+        1,
+    ));
+    assert!(apprunner.list_services().send().await.is_ok());
+
+    let counts = emulator.call_counts();
+    let count = |s: &str, o: &str| counts.get(&(s.to_string(), o.to_string())).copied();
+    assert_eq!(count("kms", "CreateKey"), Some(1));
+    assert_eq!(count("kms", "DescribeKey"), Some(2));
+    assert_eq!(count("apprunner", "ListServices"), Some(1));
+    assert_eq!(counts.len(), 3, "{counts:?}");
+    let calls = emulator.calls_of("DescribeKey");
+    assert!(calls.iter().all(|c| c.forwarded && c.region == "eu-west-3"));
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.account == DEFAULT_ACCOUNT && !c.injected)
+    );
+    assert_eq!(calls[0].resource.as_deref(), Some(arn.as_str()));
+    assert_eq!(calls[0].fault, None);
+    assert_eq!(calls[1].fault.as_deref(), Some("NotFoundException"));
+    assert_ne!(calls[0].request_digest, calls[1].request_digest);
+
+    // Faults reach forwarded calls, in the JSON error form; the SDK retries a throttle.
+    let emulator = AppRunnerEmulator::start(
+        Scenario::new()
+            .forward_to(&m.endpoint)
+            .fault(
+                Fault::new("ThrottlingException")
+                    .service("kms")
+                    .operation("DescribeKey")
+                    .times(1),
+            )
+            .fault(Fault::new("AccessDeniedException").operation("GetKeyRotationStatus")),
+    );
+    let kms = aws_sdk_kms::Client::new(&emulator_config(
+        &emulator,
+        "eu-west-3",
+        &moto::Creds::testing(),
+        3,
+    ));
+    assert!(
+        kms.describe_key().key_id(&arn).send().await.is_ok(),
+        "retried"
+    );
+    let err = kms
+        .get_key_rotation_status()
+        .key_id(&arn)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_kms::error::ProvideErrorMetadata::code(&err),
+        Some("AccessDeniedException")
+    );
+    let calls = emulator.calls();
+    let seen: Vec<_> = calls
+        .iter()
+        .map(|c| (c.operation.as_str(), c.fault.as_deref(), c.injected))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("DescribeKey", Some("ThrottlingException"), true),
+            ("DescribeKey", None, false),
+            ("GetKeyRotationStatus", Some("AccessDeniedException"), true),
+        ]
+    );
+    assert_eq!(
+        calls[0].request_digest, calls[1].request_digest,
+        "a retry is the same request"
+    );
+    assert_eq!(calls[0].account, "", "no resolver: no account");
+    assert_eq!(emulator.throttled(), 1);
+}
+
+#[tokio::test]
+async fn sts_and_organizations_go_through_the_proxy() {
+    let m = moto();
+    let emulator = AppRunnerEmulator::start(
+        Scenario::new()
+            .forward_to(&m.endpoint)
+            .accounts_from_moto(&m.endpoint)
+            .fault(
+                Fault::new("ThrottlingException")
+                    .service("sts")
+                    .operation("GetCallerIdentity")
+                    .times(1),
+            )
+            .fault(
+                Fault::new("TooManyRequestsException")
+                    .service("organizations")
+                    .times(1),
+            ),
+    );
+    let config = emulator_config(&emulator, "us-east-1", &moto::Creds::testing(), 1);
+    let sts = aws_sdk_sts::Client::new(&config);
+    // The first GetCallerIdentity is throttled in STS's XML error form.
+    let err = sts.get_caller_identity().send().await.unwrap_err();
+    assert_eq!(
+        aws_sdk_sts::error::ProvideErrorMetadata::code(&err),
+        Some("Throttling")
+    );
+    assert_eq!(
+        aws_sdk_sts::error::ProvideErrorMetadata::message(&err),
+        Some("Rate exceeded")
+    );
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
+    let me = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("GetCallerIdentity");
+    assert_eq!(me.account(), Some(DEFAULT_ACCOUNT));
+
+    let role = "arn:aws:iam::210000000003:role/OrganizationAccountAccessRole";
+    let assumed = sts
+        .assume_role()
+        .role_arn(role)
+        .role_session_name("selftest")
+        .send()
+        .await
+        .expect("AssumeRole through the emulator");
+    let c = assumed.credentials().unwrap();
+    let creds = moto::Creds {
+        access_key_id: c.access_key_id().to_string(),
+        secret_access_key: c.secret_access_key().to_string(),
+        session_token: Some(c.session_token().to_string()),
+    };
+    let them = aws_sdk_sts::Client::new(&emulator_config(&emulator, "us-east-1", &creds, 1))
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("GetCallerIdentity as the role");
+    assert_eq!(them.account(), Some("210000000003"));
+
+    let orgs = aws_sdk_organizations::Client::new(&config);
+    let err = orgs.list_accounts().send().await.unwrap_err();
+    assert_eq!(
+        aws_sdk_organizations::error::ProvideErrorMetadata::code(&err),
+        Some("TooManyRequestsException")
+    );
+    assert!(
+        err.into_service_error().is_too_many_requests_exception(),
+        "the JSON error form is modelled"
+    );
+    assert!(orgs.list_accounts().send().await.is_ok());
+
+    let calls = emulator.calls();
+    let seen: Vec<_> = calls
+        .iter()
+        .map(|c| {
+            (
+                c.service.as_str(),
+                c.operation.as_str(),
+                c.account.as_str(),
+                c.fault.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "sts",
+                "GetCallerIdentity",
+                DEFAULT_ACCOUNT,
+                Some("Throttling")
+            ),
+            ("sts", "GetCallerIdentity", DEFAULT_ACCOUNT, None),
+            ("sts", "AssumeRole", DEFAULT_ACCOUNT, None),
+            ("sts", "GetCallerIdentity", "210000000003", None),
+            (
+                "organizations",
+                "ListAccounts",
+                DEFAULT_ACCOUNT,
+                Some("TooManyRequestsException")
+            ),
+            ("organizations", "ListAccounts", DEFAULT_ACCOUNT, None),
+        ]
+    );
+    assert_eq!(calls[2].resource.as_deref(), Some(role));
+    assert!(calls.iter().all(|c| c.forwarded));
+    assert_eq!(emulator.throttled(), 2);
+
+    // The raw awsQuery request of the brief works too.
+    let addr = emulator
+        .endpoint()
+        .trim_start_matches("http://")
+        .to_string();
+    let body = "Action=GetCallerIdentity&Version=2011-06-15";
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIDRAW/20260101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.contains(&format!("<Account>{DEFAULT_ACCOUNT}</Account>")),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn probabilistic_faults_hit_about_the_right_fraction_repeatably() {
+    async fn pattern(seed: Option<u64>) -> (Vec<bool>, usize) {
+        let mut scenario = Scenario::new().fault(
+            Fault::new("ThrottlingException")
+                .operation("ListServices")
+                .probability(0.10),
+        );
+        if let Some(seed) = seed {
+            scenario = scenario.seed(seed);
+        }
+        let emulator = AppRunnerEmulator::start(scenario);
+        let client = no_retry_client(&emulator, "us-east-1");
+        let mut throttled = Vec::new();
+        for _ in 0..200 {
+            let result = client.list_services().send().await;
+            if let Err(e) = &result {
+                assert_eq!(e.code(), Some("ThrottlingException"));
+            }
+            throttled.push(result.is_err());
+        }
+        // Another operation is never faulted.
+        let other = client
+            .describe_service()
+            .service_arn("arn:aws:apprunner:us-east-1:1:service/x/y");
+        assert_eq!(
+            other.send().await.unwrap_err().code(),
+            Some("ResourceNotFoundException")
+        );
+        (throttled, emulator.throttled())
+    }
+    let (first, counted) = pattern(None).await;
+    let hits = first.iter().filter(|t| **t).count();
+    assert_eq!(hits, counted);
+    // Binomial(200, 0.10): mean 20, standard deviation 4.2.
+    assert!((8..=34).contains(&hits), "{hits} of 200 throttled");
+    let (again, _) = pattern(None).await;
+    assert_eq!(first, again, "same seed, same faults");
+    let (other, _) = pattern(Some(42)).await;
+    assert_ne!(first, other, "another seed, other faults");
+    let other_hits = other.iter().filter(|t| **t).count();
+    assert!(
+        (8..=34).contains(&other_hits),
+        "{other_hits} of 200 throttled"
+    );
+}
+
+#[tokio::test]
+async fn latency_applies_to_forwarded_calls_and_requests_overlap() {
+    let m = moto();
+    let latency = Duration::from_millis(300);
+    let emulator = AppRunnerEmulator::start(
+        Scenario::new()
+            .forward_to(&m.endpoint)
+            .latency(latency)
+            .workers(32),
+    );
+    let config = emulator_config(&emulator, "us-east-1", &moto::Creds::testing(), 1);
+    let sts = aws_sdk_sts::Client::new(&config);
+    let kms = aws_sdk_kms::Client::new(&config);
+    let started = Instant::now();
+    sts.get_caller_identity()
+        .send()
+        .await
+        .expect("GetCallerIdentity");
+    assert!(started.elapsed() >= latency, "{:?}", started.elapsed());
+    let started = Instant::now();
+    kms.list_keys().send().await.expect("ListKeys");
+    assert!(started.elapsed() >= latency, "{:?}", started.elapsed());
+
+    // 24 App Runner and 8 KMS calls at once: the sleeps overlap (serialized: 9.6 s).
+    let apprunner = aws_sdk_apprunner::Client::new(&config);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..32 {
+        let (apprunner, kms) = (apprunner.clone(), kms.clone());
+        tasks.spawn(async move {
+            if i % 4 == 0 {
+                kms.list_keys()
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("{e:?}"))
+            } else {
+                apprunner
+                    .list_services()
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("{e:?}"))
+            }
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result.unwrap().unwrap();
+    }
+    let elapsed = started.elapsed();
+    assert!(elapsed >= latency, "{elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "requests were serialized: {elapsed:?}"
+    );
+    let counts = emulator.call_counts();
+    assert_eq!(counts[&("kms".to_string(), "ListKeys".to_string())], 9);
+    assert_eq!(
+        counts[&("apprunner".to_string(), "ListServices".to_string())],
+        24
+    );
+    assert_eq!(
+        counts[&("sts".to_string(), "GetCallerIdentity".to_string())],
+        1
+    );
 }

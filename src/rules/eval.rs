@@ -184,7 +184,11 @@ fn evaluate_rule(
     settings: Value,
 ) -> Result<Outcome, String> {
     let mut scope = ctx.new_inner_scope();
-    scope.add_variable_from_value("settings", settings);
+    // Most rules have no settings: binding an empty map for each service would cost a
+    // conversion per rule per service for nothing.
+    if rule.settings.as_object().is_none_or(|m| !m.is_empty()) {
+        scope.add_variable_from_value("settings", settings);
+    }
 
     let items: Vec<Option<Value>> = match &rule.logic.for_each {
         None => vec![None],

@@ -1,8 +1,10 @@
-//! An App Runner API emulator for the tests (moto has no App Runner).
+//! An App Runner API emulator for the tests (moto has no App Runner), optionally also a counting,
+//! delaying and fault-injecting proxy in front of moto for KMS, STS and Organizations.
 //!
-//! A loopback HTTP server (tiny_http on 127.0.0.1:0, a few worker threads, shut down on Drop)
-//! speaking App Runner's awsJson1_0 protocol: `POST /`, `X-Amz-Target: AppRunner.<Operation>`,
-//! JSON bodies, `Content-Type: application/x-amz-json-1.0` answers, epoch-second timestamps.
+//! A loopback HTTP/1.1 server (std only, 127.0.0.1:0, a thread per connection, at most
+//! [`Scenario::workers`] requests answered at once, shut down on Drop) speaking App Runner's
+//! awsJson1_0 protocol: `POST /`, `X-Amz-Target: AppRunner.<Operation>`, JSON bodies,
+//! `Content-Type: application/x-amz-json-1.0` answers, epoch-second timestamps.
 //!
 //! The region of a request is read from the SigV4 credential scope of its `Authorization` header
 //! (`Credential=AKID/date/REGION/apprunner/aws4_request`); unsigned requests get 403
@@ -14,13 +16,42 @@
 //! (pages of `MaxResults`, default 5). Anything else: 400 `UnknownOperationException`.
 //! Out-of-range `MaxResults` and foreign `NextToken`s: 400 `InvalidRequestException`.
 //! Every request is recorded as a [`Call`], faulted or not.
+//!
+//! **Accounts.** Without an account resolver every caller sees every service (the original
+//! behaviour). With one ([`Scenario::accounts_from_moto`], [`Scenario::account_of_key`]) the
+//! access key id of the credential scope is mapped to an account: the fixed map first, else moto's
+//! STS `GetCallerIdentity` asked with that access key id (moto does not check signatures), once
+//! per key (successful answers are cached). App Runner operations then only see services whose
+//! ARN names the caller's account (others are not listed, and are `ResourceNotFoundException` to
+//! `DescribeService`/`DescribeCustomDomains`); a key that cannot be resolved is 403
+//! `UnrecognizedClientException`. The account is recorded in [`Call::account`] ("" if unknown) and
+//! can be targeted by [`Fault::account`].
+//!
+//! **Forwarding.** With [`Scenario::forward_to`] (a moto endpoint), a request whose
+//! `X-Amz-Target` is not `AppRunner.*` (KMS `TrentService.*`, Organizations
+//! `AWSOrganizationsV20161128.*`) or whose body is form-encoded (STS awsQuery, operation in the
+//! `Action` field) is forwarded verbatim to moto (method, path and query, headers except the
+//! hop-by-hop ones and Host, body) over a fresh HTTP/1.1 connection (`Connection: close`), and
+//! moto's status, headers and body are returned. Forwarded calls are recorded too (in completion
+//! order rather than arrival order), with moto's error code as [`Call::fault`] when it answered
+//! one; the scenario latency applies to them, and faults can target them (by
+//! [`Fault::service`], [`Fault::operation`], region, account): KMS and Organizations get the
+//! JSON error form, STS the awsQuery XML form (`ThrottlingException` becomes STS's `Throttling`).
+//!
+//! **Random faults.** [`Fault::probability`] makes a matching fault fire on a fraction of the
+//! calls, decided by a counter-based RNG (splitmix64) over the scenario [`Scenario::seed`], the
+//! request's identity (service, operation, account, region, body) and how many times that
+//! identical request was seen: the same requests get the same faults whatever the arrival order,
+//! so runs are repeatable even under concurrency, and a retry gets a fresh draw.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
@@ -28,19 +59,34 @@ use serde_json::{Map, Value, json};
 pub const CREATED_AT: i64 = 1_700_000_000;
 pub const UPDATED_AT: i64 = 1_710_000_000;
 
-const WORKERS: usize = 6;
+/// Requests answered at once by a scenario that does not say ([`Scenario::workers`]).
+pub const DEFAULT_WORKERS: usize = 8;
+/// Seed of the random faults of a scenario that does not say ([`Scenario::seed`]).
+pub const DEFAULT_SEED: u64 = 0x00a9_9e11_7e55_eed5;
 
 /// What the emulator serves.
 #[derive(Clone, Debug)]
 pub struct Scenario {
     /// Services per region (region name -> services).
     pub regions: BTreeMap<String, Vec<ServiceSpec>>,
-    /// Injected errors; the first matching fault with calls left wins.
+    /// Injected errors; the first matching fault with calls left (and, for a probabilistic one,
+    /// a winning draw) wins.
     pub faults: Vec<Fault>,
     /// Largest `ListServices` page, whatever `MaxResults` says (default 2, so paging is exercised).
     pub page_size: usize,
-    /// Delay added before every answer.
+    /// Delay added before every answer (App Runner and forwarded calls alike).
     pub latency: Option<Duration>,
+    /// How callers' accounts are resolved; `None`: they are not (every caller sees everything).
+    pub accounts: Option<AccountResolver>,
+    /// moto endpoint that non-App Runner requests are forwarded to; `None`: they are answered
+    /// as unknown App Runner operations.
+    pub forward_to: Option<String>,
+    /// Seed of the probabilistic faults.
+    pub seed: u64,
+    /// Requests answered at once (each connection has its own thread; a request holds one of
+    /// these permits from the end of its reading to its answer, latency sleep included, so this
+    /// is how many requests can be in flight at once).
+    pub workers: usize,
 }
 
 impl Default for Scenario {
@@ -50,8 +96,21 @@ impl Default for Scenario {
             faults: Vec::new(),
             page_size: 2,
             latency: None,
+            accounts: None,
+            forward_to: None,
+            seed: DEFAULT_SEED,
+            workers: DEFAULT_WORKERS,
         }
     }
+}
+
+/// Maps access key ids to accounts: the fixed map first, then moto's STS `GetCallerIdentity`.
+#[derive(Clone, Debug, Default)]
+pub struct AccountResolver {
+    /// Fixed access key id -> account.
+    pub keys: BTreeMap<String, String>,
+    /// moto endpoint asked about the other keys.
+    pub moto: Option<String>,
 }
 
 impl Scenario {
@@ -101,6 +160,43 @@ impl Scenario {
         self.latency = Some(latency);
         self
     }
+
+    /// Resolves callers' accounts with moto's STS `GetCallerIdentity` (static keys such as
+    /// `testing` are 123456789012, AssumeRole keys the role's account), once per access key id.
+    /// App Runner calls then only see the services of the caller's account.
+    pub fn accounts_from_moto(mut self, endpoint: impl AsRef<str>) -> Self {
+        self.accounts.get_or_insert_with(Default::default).moto =
+            Some(endpoint.as_ref().trim_end_matches('/').to_string());
+        self
+    }
+
+    /// Maps one access key id to an account (no moto needed); also turns account resolution on.
+    pub fn account_of_key(mut self, access_key_id: &str, account: &str) -> Self {
+        self.accounts
+            .get_or_insert_with(Default::default)
+            .keys
+            .insert(access_key_id.to_string(), account.to_string());
+        self
+    }
+
+    /// Forwards every non-App Runner request (KMS, Organizations, STS) to this moto endpoint.
+    pub fn forward_to(mut self, endpoint: impl AsRef<str>) -> Self {
+        self.forward_to = Some(endpoint.as_ref().trim_end_matches('/').to_string());
+        self
+    }
+
+    /// Seed of the probabilistic faults (default [`DEFAULT_SEED`]).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Requests answered at once (default [`DEFAULT_WORKERS`]); a benchmark with hundreds of
+    /// calls in flight under latency needs hundreds.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self
+    }
 }
 
 /// One service: its wire `Service` object and its wire `CustomDomain` objects.
@@ -148,6 +244,15 @@ impl ServiceSpec {
     pub fn account(&self) -> String {
         self.arn().split(':').nth(4).unwrap_or_default().to_string()
     }
+
+    fn in_account(&self, account: Option<&str>) -> bool {
+        account.is_none_or(|a| {
+            self.service["ServiceArn"]
+                .as_str()
+                .and_then(|arn| arn.split(':').nth(4))
+                == Some(a)
+        })
+    }
 }
 
 impl From<ServiceBuilder> for ServiceSpec {
@@ -159,14 +264,21 @@ impl From<ServiceBuilder> for ServiceSpec {
 /// An injected error. A fault matches a call when every `Some` filter matches.
 #[derive(Clone, Debug, Default)]
 pub struct Fault {
-    /// Operation name, e.g. "DescribeService".
+    /// Operation name, e.g. "DescribeService", "DescribeKey", "AssumeRole".
     pub operation: Option<String>,
     pub region: Option<String>,
-    /// Substring of the request's `ServiceArn` (calls without one never match).
+    /// Substring of the request's `ServiceArn`, or for a forwarded call of what it names
+    /// ([`Call::resource`]: KMS `KeyId`, STS `RoleArn`...); calls without one never match.
     pub arn_contains: Option<String>,
+    /// The caller's resolved account (needs an account resolver; unresolved calls never match).
+    pub account: Option<String>,
+    /// Signing name of the call: "apprunner", "kms", "sts", "organizations". `None`: any.
+    pub service: Option<String>,
+    /// Fires on this fraction of the matching calls (seeded, see the module docs). `None`: all.
+    pub probability: Option<f64>,
     /// Error code, e.g. "AccessDeniedException", "ThrottlingException".
     pub code: String,
-    /// None = always; Some(n) = only the first n matching calls.
+    /// None = always; Some(n) = only the first n matching calls (that fired).
     pub times: Option<usize>,
 }
 
@@ -189,49 +301,111 @@ impl Fault {
         self.arn_contains = Some(part.to_string());
         self
     }
+    pub fn account(mut self, account: &str) -> Self {
+        self.account = Some(account.to_string());
+        self
+    }
+    pub fn service(mut self, service: &str) -> Self {
+        self.service = Some(service.to_string());
+        self
+    }
+    /// Fires on about `p` (0.0-1.0) of the matching calls.
+    pub fn probability(mut self, p: f64) -> Self {
+        assert!((0.0..=1.0).contains(&p), "a probability is within 0..=1");
+        self.probability = Some(p);
+        self
+    }
     pub fn times(mut self, times: usize) -> Self {
         self.times = Some(times);
         self
     }
 
-    fn matches(&self, operation: &str, region: &str, arn: Option<&str>) -> bool {
-        self.operation.as_deref().is_none_or(|o| o == operation)
-            && self.region.as_deref().is_none_or(|r| r == region)
+    fn matches(&self, r: &RequestInfo) -> bool {
+        self.service.as_deref().is_none_or(|s| s == r.service)
+            && self.operation.as_deref().is_none_or(|o| o == r.operation)
+            && self.region.as_deref().is_none_or(|x| x == r.region)
+            && self
+                .account
+                .as_deref()
+                .is_none_or(|a| !r.account.is_empty() && a == r.account)
             && self
                 .arn_contains
                 .as_deref()
-                .is_none_or(|part| arn.is_some_and(|a| a.contains(part)))
+                .is_none_or(|part| r.arn.is_some_and(|a| a.contains(part)))
     }
 }
 
 /// One request the emulator received.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Call {
-    /// Operation from `X-Amz-Target` (without the `AppRunner.` prefix).
+    /// Signing name of the SigV4 credential scope ("apprunner", "kms", "sts", "organizations");
+    /// for an unsigned request, guessed from the target or `Action` ("" if unknown).
+    pub service: String,
+    /// Operation from `X-Amz-Target` (without the `AppRunner.`, `TrentService.`... prefix; an
+    /// unknown target of a non-forwarding emulator is kept whole) or from the `Action` field.
     pub operation: String,
     /// Region of the SigV4 credential scope ("" if unsigned).
     pub region: String,
     /// Access key id of the SigV4 credential scope ("" if unsigned).
     pub access_key_id: String,
+    /// The caller's account from the account resolver ("" when unknown or without a resolver).
+    pub account: String,
     /// `ServiceArn` of the request body, if any.
     pub service_arn: Option<String>,
-    /// Error code answered (injected fault or emulator-detected error), if any.
+    /// What the request names: `ServiceArn`, KMS `KeyId`, STS `RoleArn` or `AccountId`, if any.
+    pub resource: Option<String>,
+    /// 16 hex digits identifying the request (service, operation, account, region, body):
+    /// equal for identical requests, e.g. a retry.
+    pub request_digest: String,
+    /// Error code answered (injected fault, emulator-detected error, or moto's error), if any.
     pub fault: Option<String>,
+    /// The error was injected by a [`Fault`].
+    pub injected: bool,
+    /// The request was forwarded to moto (or would have been, had no fault been injected).
+    pub forwarded: bool,
+    /// Arrival time, since the emulator started.
+    pub at: Duration,
+    /// Time from arrival to the answer being ready to send, latency included.
+    pub took: Duration,
+}
+
+/// What the fault matching sees of a request.
+struct RequestInfo<'a> {
+    service: &'a str,
+    operation: &'a str,
+    region: &'a str,
+    account: &'a str,
+    arn: Option<&'a str>,
+    identity: u64,
 }
 
 struct State {
-    scenario: Scenario,
     fault_hits: Vec<usize>,
+    /// (fault index, request identity) -> matching calls seen, for the probabilistic draws.
+    draws: HashMap<(usize, u64), u64>,
     calls: Vec<Call>,
+}
+
+struct Shared {
+    scenario: Scenario,
+    started: Instant,
+    stop: AtomicBool,
+    /// Requests that may be answered at once (`Scenario::workers`), and its wake-up.
+    permits: Mutex<usize>,
+    permit_freed: Condvar,
+    connections: Mutex<Connections>,
+    connection_closed: Condvar,
+    state: Mutex<State>,
+    /// Access key id -> resolved account (a per-key lock, so one lookup per key).
+    accounts: Mutex<HashMap<String, Arc<Mutex<Option<String>>>>>,
 }
 
 /// The running emulator; stops on Drop.
 pub struct AppRunnerEmulator {
     endpoint: String,
-    server: Arc<tiny_http::Server>,
-    state: Arc<Mutex<State>>,
-    stop: Arc<AtomicBool>,
-    workers: Vec<JoinHandle<()>>,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    acceptor: Option<JoinHandle<()>>,
 }
 
 impl AppRunnerEmulator {
@@ -240,37 +414,36 @@ impl AppRunnerEmulator {
             scenario.page_size > 0,
             "Scenario::page_size must be at least 1"
         );
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind 127.0.0.1:0"));
-        let addr = server.server_addr().to_ip().expect("an IP listener");
-        let state = Arc::new(Mutex::new(State {
-            fault_hits: vec![0; scenario.faults.len()],
+        assert!(scenario.workers > 0, "Scenario::workers must be at least 1");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("a local address");
+        let shared = Arc::new(Shared {
+            started: Instant::now(),
+            state: Mutex::new(State {
+                fault_hits: vec![0; scenario.faults.len()],
+                draws: HashMap::new(),
+                calls: Vec::new(),
+            }),
+            permits: Mutex::new(scenario.workers),
+            permit_freed: Condvar::new(),
             scenario,
-            calls: Vec::new(),
-        }));
-        let stop = Arc::new(AtomicBool::new(false));
-        let workers = (0..WORKERS)
-            .map(|i| {
-                let (server, state, stop) = (server.clone(), state.clone(), stop.clone());
-                std::thread::Builder::new()
-                    .name(format!("apprunner-emulator-{i}"))
-                    .spawn(move || {
-                        while !stop.load(Ordering::SeqCst) {
-                            match server.recv_timeout(Duration::from_millis(100)) {
-                                Ok(Some(request)) => serve(&state, request),
-                                Ok(None) => {}
-                                Err(_) => break,
-                            }
-                        }
-                    })
-                    .expect("spawn emulator worker")
-            })
-            .collect();
+            accounts: Mutex::new(HashMap::new()),
+            stop: AtomicBool::new(false),
+            connections: Mutex::new(Connections::default()),
+            connection_closed: Condvar::new(),
+        });
+        let acceptor = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("apprunner-emulator-accept".into())
+                .spawn(move || accept_loop(&shared, listener))
+                .expect("spawn the emulator's accept thread")
+        };
         AppRunnerEmulator {
             endpoint: format!("http://{addr}"),
-            server,
-            state,
-            stop,
-            workers,
+            addr,
+            shared,
+            acceptor: Some(acceptor),
         }
     }
 
@@ -279,12 +452,17 @@ impl AppRunnerEmulator {
         self.endpoint.clone()
     }
 
-    /// Every request received so far, in arrival order.
-    pub fn calls(&self) -> Vec<Call> {
-        self.state.lock().unwrap().calls.clone()
+    /// Time since the emulator started: the clock of [`Call::at`].
+    pub fn elapsed(&self) -> Duration {
+        self.shared.started.elapsed()
     }
 
-    /// The calls of one operation.
+    /// Every request received so far, in arrival order (forwarded ones: in completion order).
+    pub fn calls(&self) -> Vec<Call> {
+        self.shared.state.lock().unwrap().calls.clone()
+    }
+
+    /// The calls of one operation (of any service).
     pub fn calls_of(&self, operation: &str) -> Vec<Call> {
         self.calls()
             .into_iter()
@@ -292,22 +470,373 @@ impl AppRunnerEmulator {
             .collect()
     }
 
-    /// Forgets the recorded calls (fault counters are kept).
-    pub fn clear_calls(&self) {
-        self.state.lock().unwrap().calls.clear();
+    /// Number of calls by (service, operation), faulted ones included.
+    pub fn call_counts(&self) -> BTreeMap<(String, String), usize> {
+        let mut counts = BTreeMap::new();
+        for c in self.shared.state.lock().unwrap().calls.iter() {
+            *counts
+                .entry((c.service.clone(), c.operation.clone()))
+                .or_insert(0) += 1;
+        }
+        counts
     }
+
+    /// Number of injected faults answered, by error code.
+    pub fn injected_faults(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for c in self.shared.state.lock().unwrap().calls.iter() {
+            if let (true, Some(code)) = (c.injected, &c.fault) {
+                *counts.entry(code.clone()).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
+    /// Number of calls answered with an injected throttling error (`ThrottlingException`,
+    /// `Throttling`, `TooManyRequestsException`, `RequestLimitExceeded`...).
+    pub fn throttled(&self) -> usize {
+        self.shared
+            .state
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .filter(|c| c.injected && c.fault.as_deref().is_some_and(is_throttling))
+            .count()
+    }
+
+    /// Forgets the recorded calls (fault counters and draws are kept).
+    pub fn clear_calls(&self) {
+        self.shared.state.lock().unwrap().calls.clear();
+    }
+}
+
+/// Error codes the AWS SDKs treat as throttling.
+pub fn is_throttling(code: &str) -> bool {
+    matches!(
+        code,
+        "ThrottlingException"
+            | "Throttling"
+            | "ThrottledException"
+            | "RequestThrottledException"
+            | "TooManyRequestsException"
+            | "ProvisionedThroughputExceededException"
+            | "TransactionInProgressException"
+            | "RequestLimitExceeded"
+            | "BandwidthLimitExceeded"
+            | "LimitExceededException"
+            | "RequestThrottled"
+            | "SlowDown"
+            | "PriorRequestNotComplete"
+            | "EC2ThrottledException"
+    )
 }
 
 impl Drop for AppRunnerEmulator {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        for _ in 0..self.workers.len() {
-            self.server.unblock();
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop, which then closes the listener.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
         }
-        for worker in self.workers.drain(..) {
-            let _ = worker.join();
+        // Close every connection (idle keep-alive ones block in a read) and wait for their
+        // threads, which finish the request they are serving first.
+        let mut connections = self.shared.connections.lock().unwrap();
+        for stream in connections.open.values() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while connections.threads > 0 && Instant::now() < deadline {
+            connections = self
+                .shared
+                .connection_closed
+                .wait_timeout(connections, Duration::from_millis(50))
+                .unwrap()
+                .0;
+            for stream in connections.open.values() {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
         }
     }
+}
+
+// ---- the HTTP/1.1 server ----
+//
+// tiny_http 0.12 was the transport first, but its connection thread pool can leave a new
+// connection queued behind long-lived keep-alive ones (a race between `TaskPool::spawn` counting
+// idle threads and those threads waking up): under a burst of new connections some requests
+// were not read until other connections closed (30 s, the client's attempt timeout). So this is a
+// plain thread-per-connection server over std: a connection is served by its own thread for as
+// long as the client keeps it alive; at most `Scenario::workers` requests are being answered at
+// once (a permit is held from the end of reading to the end of answering, latency included).
+
+#[derive(Default)]
+struct Connections {
+    next_id: u64,
+    /// A clone of each open connection, for Drop to shut it down.
+    open: HashMap<u64, TcpStream>,
+    /// Connection threads still running.
+    threads: usize,
+}
+
+fn accept_loop(shared: &Arc<Shared>, listener: TcpListener) {
+    for stream in listener.incoming() {
+        if shared.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            }
+        };
+        let id = {
+            let mut connections = shared.connections.lock().unwrap();
+            connections.next_id += 1;
+            let id = connections.next_id;
+            if let Ok(clone) = stream.try_clone() {
+                connections.open.insert(id, clone);
+            }
+            connections.threads += 1;
+            id
+        };
+        let worker = shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("apprunner-emulator-conn-{id}"))
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                serve_connection(&worker, stream);
+                let mut connections = worker.connections.lock().unwrap();
+                connections.open.remove(&id);
+                connections.threads -= 1;
+                worker.connection_closed.notify_all();
+            });
+        if spawned.is_err() {
+            let mut connections = shared.connections.lock().unwrap();
+            connections.open.remove(&id);
+            connections.threads -= 1;
+        }
+    }
+}
+
+/// Serves the requests of one connection, one after the other, until it closes.
+fn serve_connection(shared: &Shared, stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    // An idle keep-alive connection is closed after 5 minutes (clients reconnect).
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(300)));
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
+    let mut writer = stream;
+    loop {
+        let (incoming, keep_alive) = match read_request(&mut reader, &mut writer) {
+            Ok(Some(request)) => request,
+            Ok(None) => return,
+            Err(e) => {
+                let body = json!({"__type": "BadRequest", "message": e.to_string()}).to_string();
+                let _ = write_response(
+                    &mut writer,
+                    &HttpResponse::new(400, "application/json", body.into_bytes()),
+                    false,
+                );
+                return;
+            }
+        };
+        if shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        {
+            let mut permits = shared.permits.lock().unwrap();
+            while *permits == 0 {
+                permits = shared.permit_freed.wait(permits).unwrap();
+            }
+            *permits -= 1;
+        }
+        let response = match &shared.scenario.forward_to {
+            Some(endpoint) if incoming.is_foreign() => serve_forwarded(shared, endpoint, &incoming),
+            _ => serve_apprunner(shared, &incoming),
+        };
+        *shared.permits.lock().unwrap() += 1;
+        shared.permit_freed.notify_one();
+        if write_response(&mut writer, &response, keep_alive).is_err() || !keep_alive {
+            let _ = writer.shutdown(Shutdown::Write);
+            return;
+        }
+    }
+}
+
+/// One line without its CRLF; `None` at a clean end of stream.
+fn read_line(reader: &mut impl BufRead) -> std::io::Result<Option<String>> {
+    let mut line = Vec::new();
+    if reader.read_until(b'\n', &mut line)? == 0 {
+        return Ok(None);
+    }
+    Ok(Some(
+        String::from_utf8_lossy(&line)
+            .trim_end_matches(['\r', '\n'])
+            .to_string(),
+    ))
+}
+
+/// Reads one request (`None`: the client closed the connection between requests); also says
+/// whether the connection stays open after the answer.
+fn read_request(
+    reader: &mut BufReader<TcpStream>,
+    writer: &mut TcpStream,
+) -> std::io::Result<Option<(Incoming, bool)>> {
+    use std::io::{Error, ErrorKind};
+    let bad = |what: String| Error::new(ErrorKind::InvalidData, what);
+    let request_line = loop {
+        match read_line(reader) {
+            Ok(None) => return Ok(None),
+            Ok(Some(line)) if line.is_empty() => continue, // tolerated between requests
+            Ok(Some(line)) => break line,
+            // A timed-out or reset idle connection: just close it.
+            Err(_) => return Ok(None),
+        }
+    };
+    let mut parts = request_line.split_whitespace();
+    let (Some(method), Some(url), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad(format!("bad request line {request_line:?}")));
+    };
+    let mut headers = Vec::new();
+    loop {
+        let line = read_line(reader)?.ok_or_else(|| bad("end of stream in the headers".into()))?;
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            headers.push((name.trim().to_string(), value.trim().to_string()));
+        }
+    }
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.to_ascii_lowercase())
+    };
+    let connection = find("Connection").unwrap_or_default();
+    let keep_alive = if version == "HTTP/1.0" {
+        connection.contains("keep-alive")
+    } else {
+        !connection.contains("close")
+    };
+    if find("Expect").is_some_and(|e| e.contains("100-continue")) {
+        writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+    }
+    let mut body = Vec::new();
+    let mut read_error = None;
+    if find("Transfer-Encoding").is_some_and(|t| t.contains("chunked")) {
+        if let Err(e) = read_chunked(reader, &mut body) {
+            read_error = Some(e.to_string());
+        }
+    } else if let Some(length) = find("Content-Length") {
+        let length: usize = length
+            .trim()
+            .parse()
+            .map_err(|_| bad(format!("bad Content-Length {length:?}")))?;
+        body.resize(length, 0);
+        reader.read_exact(&mut body)?;
+    }
+    Ok(Some((
+        Incoming {
+            method: method.to_string(),
+            url: url.to_string(),
+            headers,
+            body,
+            read_error,
+            arrived: Instant::now(),
+        },
+        keep_alive,
+    )))
+}
+
+/// A chunked body, trailers skipped.
+fn read_chunked(reader: &mut impl BufRead, body: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind};
+    loop {
+        let line = read_line(reader)?
+            .ok_or_else(|| Error::new(ErrorKind::UnexpectedEof, "end of stream in a chunk"))?;
+        let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|_| Error::new(ErrorKind::InvalidData, format!("bad chunk size {line:?}")))?;
+        if size == 0 {
+            while read_line(reader)?.is_some_and(|l| !l.is_empty()) {}
+            return Ok(());
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        reader.read_exact(&mut body[start..])?;
+        read_line(reader)?;
+    }
+}
+
+/// An answer of the emulator.
+struct HttpResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl HttpResponse {
+    fn new(status: u16, content_type: &str, body: Vec<u8>) -> Self {
+        HttpResponse {
+            status,
+            headers: vec![("Content-Type".to_string(), content_type.to_string())],
+            body,
+        }
+    }
+
+    fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        400 => "Bad Request",
+        402 => "Payment Required",
+        403 => "Forbidden",
+        404 => "Not Found",
+        409 => "Conflict",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Status",
+    }
+}
+
+fn write_response(
+    writer: &mut TcpStream,
+    response: &HttpResponse,
+    keep_alive: bool,
+) -> std::io::Result<()> {
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\nServer: apprunner-emulator\r\n",
+        response.status,
+        reason_phrase(response.status)
+    );
+    for (name, value) in &response.headers {
+        head += &format!("{name}: {value}\r\n");
+    }
+    head += &format!("Content-Length: {}\r\n", response.body.len());
+    if !keep_alive {
+        head += "Connection: close\r\n";
+    }
+    head += "\r\n";
+    let mut message = head.into_bytes();
+    message.extend_from_slice(&response.body);
+    writer.write_all(&message)?;
+    writer.flush()
 }
 
 struct Answer {
@@ -335,10 +864,18 @@ impl Answer {
 
 fn status_of(code: &str) -> u16 {
     match code {
-        "InternalServiceErrorException" | "InternalFailure" | "InternalServerError" => 500,
+        "InternalServiceErrorException"
+        | "InternalFailure"
+        | "InternalServerError"
+        | "KMSInternalException"
+        | "ServiceException" => 500,
         "ServiceUnavailableException" | "ServiceUnavailable" => 503,
         "ServiceQuotaExceededException" => 402,
-        "MissingAuthenticationTokenException" | "InvalidSignatureException" => 403,
+        "MissingAuthenticationTokenException"
+        | "InvalidSignatureException"
+        | "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "AccessDenied" => 403,
         _ => 400,
     }
 }
@@ -357,105 +894,639 @@ fn credential_scope(authorization: &str) -> Option<(String, String, String)> {
     })
 }
 
-fn serve(state: &Mutex<State>, mut request: tiny_http::Request) {
-    let header = |name: &str| {
-        request
-            .headers()
-            .iter()
-            .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_str().to_string())
-    };
-    let target = header("X-Amz-Target").unwrap_or_default();
-    let scope = header("Authorization")
-        .as_deref()
-        .and_then(credential_scope);
-    let mut body = String::new();
-    let read = std::io::Read::read_to_string(request.as_reader(), &mut body);
+/// FNV-1a over the parts (separated), for request identities.
+fn fnv64(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &b in part.iter().chain(std::iter::once(&0xffu8)) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
 
+/// splitmix64's finalizer: a well-mixed 64-bit value from any input.
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// `%XX` and `+` decoding of a form field.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A field of a form-encoded body.
+fn form_field(body: &str, name: &str) -> Option<String> {
+    body.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k) == name).then(|| percent_decode(v))
+    })
+}
+
+/// A request as read from its connection.
+struct Incoming {
+    method: String,
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    read_error: Option<String>,
+    arrived: Instant,
+}
+
+impl Incoming {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn is_form(&self) -> bool {
+        self.header("Content-Type").is_some_and(|t| {
+            t.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        })
+    }
+
+    /// Not App Runner: a foreign `X-Amz-Target`, or an awsQuery form (STS).
+    fn is_foreign(&self) -> bool {
+        let target = self.header("X-Amz-Target").unwrap_or("");
+        if !target.is_empty() {
+            return !target.starts_with("AppRunner.");
+        }
+        self.is_form()
+            || self.body.starts_with(b"Action=")
+            || self.body.windows(8).any(|w| w == b"&Action=")
+    }
+}
+
+/// The account of an access key id: `None` without a resolver (or for an unsigned request).
+fn resolve_account(shared: &Shared, access_key_id: &str) -> Option<Result<String, String>> {
+    let resolver = shared.scenario.accounts.as_ref()?;
+    if access_key_id.is_empty() {
+        return None;
+    }
+    if let Some(account) = resolver.keys.get(access_key_id) {
+        return Some(Ok(account.clone()));
+    }
+    let Some(endpoint) = &resolver.moto else {
+        return Some(Err(format!(
+            "The access key id {access_key_id} is not known to the emulator"
+        )));
+    };
+    let slot = shared
+        .accounts
+        .lock()
+        .unwrap()
+        .entry(access_key_id.to_string())
+        .or_default()
+        .clone();
+    let mut slot = slot.lock().unwrap();
+    if let Some(account) = &*slot {
+        return Some(Ok(account.clone()));
+    }
+    let answer = moto_caller_account(endpoint, access_key_id);
+    if let Ok(account) = &answer {
+        *slot = Some(account.clone());
+    }
+    Some(answer)
+}
+
+/// moto's STS GetCallerIdentity for an access key id (moto does not check signatures).
+pub fn moto_caller_account(endpoint: &str, access_key_id: &str) -> Result<String, String> {
+    let headers = [
+        (
+            "Content-Type".to_string(),
+            "application/x-www-form-urlencoded; charset=utf-8".to_string(),
+        ),
+        ("X-Amz-Date".to_string(), "20260101T000000Z".to_string()),
+        (
+            "Authorization".to_string(),
+            format!(
+                "AWS4-HMAC-SHA256 Credential={access_key_id}/20260101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=0"
+            ),
+        ),
+    ];
+    let answer = http_exchange(
+        endpoint,
+        "POST",
+        "/",
+        &headers,
+        b"Action=GetCallerIdentity&Version=2011-06-15",
+    )
+    .map_err(|e| format!("moto GetCallerIdentity at {endpoint}: {e}"))?;
+    let text = String::from_utf8_lossy(&answer.body);
+    let account = text
+        .split_once("<Account>")
+        .and_then(|(_, rest)| rest.split_once("</Account>"))
+        .map(|(account, _)| account.trim().to_string());
+    match account {
+        Some(account) if answer.status == 200 && !account.is_empty() => Ok(account),
+        _ => Err(format!(
+            "moto GetCallerIdentity for {access_key_id}: HTTP {}: {text}",
+            answer.status
+        )),
+    }
+}
+
+fn serve_apprunner(shared: &Shared, incoming: &Incoming) -> HttpResponse {
+    let scenario = &shared.scenario;
+    let target = incoming
+        .header("X-Amz-Target")
+        .unwrap_or_default()
+        .to_string();
+    let scope = incoming.header("Authorization").and_then(credential_scope);
     let operation = target
         .strip_prefix("AppRunner.")
         .unwrap_or(&target)
         .to_string();
     let (access_key_id, region, signing_service) = scope.clone().unwrap_or_default();
-    let input: Result<Value, String> = match read {
-        Err(e) => Err(format!("cannot read the body: {e}")),
-        Ok(_) if body.trim().is_empty() => Ok(json!({})),
-        Ok(_) => serde_json::from_str::<Value>(&body)
-            .map_err(|e| format!("the body is not JSON: {e}"))
-            .and_then(|v| {
-                if v.is_object() {
-                    Ok(v)
-                } else {
-                    Err("the body is not a JSON object".into())
-                }
-            }),
-    };
+    let input: Result<Value, String> =
+        match (&incoming.read_error, std::str::from_utf8(&incoming.body)) {
+            (Some(e), _) => Err(format!("cannot read the body: {e}")),
+            (None, Err(e)) => Err(format!("cannot read the body: {e}")),
+            (None, Ok(body)) if body.trim().is_empty() => Ok(json!({})),
+            (None, Ok(body)) => serde_json::from_str::<Value>(body)
+                .map_err(|e| format!("the body is not JSON: {e}"))
+                .and_then(|v| {
+                    if v.is_object() {
+                        Ok(v)
+                    } else {
+                        Err("the body is not a JSON object".into())
+                    }
+                }),
+        };
     let service_arn = input
         .as_ref()
         .ok()
         .and_then(|v| v.get("ServiceArn"))
         .and_then(Value::as_str)
         .map(str::to_string);
+    let resolved = if scope.is_some() && signing_service == "apprunner" {
+        resolve_account(shared, &access_key_id)
+    } else {
+        None
+    };
+    let account = match &resolved {
+        Some(Ok(account)) => account.clone(),
+        _ => String::new(),
+    };
+    let identity = fnv64(&[
+        b"apprunner",
+        operation.as_bytes(),
+        account.as_bytes(),
+        region.as_bytes(),
+        &incoming.body,
+    ]);
+    let info = RequestInfo {
+        service: "apprunner",
+        operation: &operation,
+        region: &region,
+        account: &account,
+        arn: service_arn.as_deref(),
+        identity,
+    };
 
-    let (answer, latency) = {
-        let mut st = state.lock().unwrap();
-        let latency = st.scenario.latency;
-        let answer = if scope.is_none() {
-            Answer::error(
-                "MissingAuthenticationTokenException",
-                "Missing Authentication Token",
-            )
-        } else if signing_service != "apprunner" {
-            Answer::error(
-                "InvalidSignatureException",
-                &format!(
-                    "Credential should be scoped to correct service: 'apprunner', not '{signing_service}'."
-                ),
-            )
-        } else if let Some(code) = take_fault(&mut st, &operation, &region, service_arn.as_deref())
-        {
-            Answer::error(
-                &code,
-                &format!("Injected fault {code} for {operation} in {region}"),
-            )
-        } else {
-            match &input {
-                Err(message) => Answer::error("SerializationException", message),
-                Ok(input) => dispatch(&st.scenario, &operation, &region, input),
+    let mut injected = false;
+    let answer = if scope.is_none() {
+        Answer::error(
+            "MissingAuthenticationTokenException",
+            "Missing Authentication Token",
+        )
+    } else if signing_service != "apprunner" {
+        Answer::error(
+            "InvalidSignatureException",
+            &format!(
+                "Credential should be scoped to correct service: 'apprunner', not '{signing_service}'."
+            ),
+        )
+    } else if let Some(Err(message)) = &resolved {
+        Answer::error("UnrecognizedClientException", message)
+    } else if let Some(code) = take_fault(shared, &info) {
+        injected = true;
+        Answer::error(
+            &code,
+            &format!("Injected fault {code} for {operation} in {region}"),
+        )
+    } else {
+        match &input {
+            Err(message) => Answer::error("SerializationException", message),
+            Ok(input) => {
+                let account = resolved.as_ref().map(|_| account.as_str());
+                dispatch(scenario, &operation, &region, account, input)
             }
-        };
-        st.calls.push(Call {
+        }
+    };
+    record(
+        shared,
+        Call {
+            service: if scope.is_some() {
+                signing_service.clone()
+            } else {
+                "apprunner".to_string()
+            },
             operation: operation.clone(),
             region: region.clone(),
-            access_key_id: access_key_id.clone(),
+            access_key_id,
+            account,
             service_arn: service_arn.clone(),
+            resource: service_arn,
+            request_digest: format!("{identity:016x}"),
             fault: answer.error_code.clone(),
-        });
-        (answer, latency)
-    };
-    if let Some(latency) = latency {
+            injected,
+            forwarded: false,
+            at: incoming.arrived - shared.started,
+            took: incoming.arrived.elapsed() + scenario.latency.unwrap_or_default(),
+        },
+    );
+    // Sleep without holding any lock, so that concurrent requests overlap.
+    if let Some(latency) = scenario.latency {
         std::thread::sleep(latency);
     }
 
-    let mut response = tiny_http::Response::from_string(answer.body.to_string())
-        .with_status_code(answer.status)
-        .with_header(
-            tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"application/x-amz-json-1.0"[..])
-                .unwrap(),
-        )
-        .with_header(
-            tiny_http::Header::from_bytes(
-                &b"x-amzn-RequestId"[..],
-                request_id(&operation, &region).as_bytes(),
-            )
-            .unwrap(),
-        );
+    let mut response = HttpResponse::new(
+        answer.status,
+        "application/x-amz-json-1.0",
+        answer.body.to_string().into_bytes(),
+    )
+    .header("x-amzn-RequestId", &request_id(&operation, &region));
     if let Some(code) = &answer.error_code {
-        response = response.with_header(
-            tiny_http::Header::from_bytes(&b"X-Amzn-ErrorType"[..], code.as_bytes()).unwrap(),
-        );
+        response = response.header("X-Amzn-ErrorType", code);
     }
-    let _ = request.respond(response);
+    response
+}
+
+fn record(shared: &Shared, call: Call) {
+    shared.state.lock().unwrap().calls.push(call);
+}
+
+/// Signing name guessed from an `X-Amz-Target` prefix, for unsigned requests.
+fn service_of_target(target: &str) -> &'static str {
+    let prefix = target.split('.').next().unwrap_or_default();
+    match prefix {
+        "AppRunner" => "apprunner",
+        "TrentService" => "kms",
+        p if p.starts_with("AWSOrganizations") => "organizations",
+        _ => "",
+    }
+}
+
+/// The error code of a (moto) answer: `X-Amzn-ErrorType`, JSON `__type`, or XML `<Code>`.
+fn error_code_of(status: u16, headers: &[(String, String)], body: &[u8]) -> Option<String> {
+    if status < 400 {
+        return None;
+    }
+    let clean = |code: &str| {
+        let code = code.split(':').next().unwrap_or(code);
+        code.rsplit('#').next().unwrap_or(code).trim().to_string()
+    };
+    if let Some((_, v)) = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("x-amzn-errortype"))
+    {
+        return Some(clean(v));
+    }
+    if let Ok(v) = serde_json::from_slice::<Value>(body)
+        && let Some(t) = v.get("__type").and_then(Value::as_str)
+    {
+        return Some(clean(t));
+    }
+    let text = String::from_utf8_lossy(body);
+    if let Some((_, rest)) = text.split_once("<Code>")
+        && let Some((code, _)) = rest.split_once("</Code>")
+    {
+        return Some(code.trim().to_string());
+    }
+    Some(format!("HTTP{status}"))
+}
+
+fn serve_forwarded(shared: &Shared, endpoint: &str, incoming: &Incoming) -> HttpResponse {
+    let scenario = &shared.scenario;
+    let target = incoming
+        .header("X-Amz-Target")
+        .unwrap_or_default()
+        .to_string();
+    let query = target.is_empty();
+    let body_text = String::from_utf8_lossy(&incoming.body).into_owned();
+    let scope = incoming.header("Authorization").and_then(credential_scope);
+    let (access_key_id, region, signing_service) = scope.unwrap_or_default();
+    let operation = if query {
+        form_field(&body_text, "Action").unwrap_or_default()
+    } else {
+        target.rsplit('.').next().unwrap_or_default().to_string()
+    };
+    let service = if !signing_service.is_empty() {
+        signing_service
+    } else if query {
+        "sts".to_string()
+    } else {
+        service_of_target(&target).to_string()
+    };
+    let resource = if query {
+        form_field(&body_text, "RoleArn").or_else(|| form_field(&body_text, "AccountId"))
+    } else {
+        serde_json::from_slice::<Value>(&incoming.body)
+            .ok()
+            .and_then(|v| {
+                ["ServiceArn", "KeyId", "RoleArn", "AccountId"]
+                    .iter()
+                    .find_map(|k| v.get(*k).and_then(Value::as_str).map(str::to_string))
+            })
+    };
+    let account = match resolve_account(shared, &access_key_id) {
+        Some(Ok(account)) => account,
+        _ => String::new(),
+    };
+    let identity = fnv64(&[
+        service.as_bytes(),
+        operation.as_bytes(),
+        account.as_bytes(),
+        region.as_bytes(),
+        &incoming.body,
+    ]);
+    let info = RequestInfo {
+        service: &service,
+        operation: &operation,
+        region: &region,
+        account: &account,
+        arn: resource.as_deref(),
+        identity,
+    };
+    let fault = take_fault(shared, &info);
+    let injected = fault.is_some();
+
+    let (status, headers, body) = match &fault {
+        Some(code) => fault_answer(incoming, query, code, &operation, &region),
+        None => match http_exchange(
+            endpoint,
+            &incoming.method,
+            &incoming.url,
+            &incoming.headers,
+            &incoming.body,
+        ) {
+            Ok(answer) => (answer.status, answer.headers, answer.body),
+            Err(e) => {
+                let message = format!("the emulator could not forward to {endpoint}: {e}");
+                (
+                    502,
+                    vec![("Content-Type".to_string(), "application/json".to_string())],
+                    json!({"__type": "EmulatorForwardFailed", "message": message})
+                        .to_string()
+                        .into_bytes(),
+                )
+            }
+        },
+    };
+    // The code answered (STS's own name for an injected throttle, moto's code otherwise).
+    let error_code = error_code_of(status, &headers, &body);
+    record(
+        shared,
+        Call {
+            service,
+            operation: operation.clone(),
+            region: region.clone(),
+            access_key_id,
+            account,
+            service_arn: None,
+            resource,
+            request_digest: format!("{identity:016x}"),
+            fault: error_code,
+            injected,
+            forwarded: true,
+            at: incoming.arrived - shared.started,
+            took: incoming.arrived.elapsed() + scenario.latency.unwrap_or_default(),
+        },
+    );
+    if let Some(latency) = scenario.latency {
+        std::thread::sleep(latency);
+    }
+
+    let headers = headers
+        .into_iter()
+        .filter(|(name, _)| {
+            let lower = name.to_ascii_lowercase();
+            !HOP_BY_HOP.contains(&lower.as_str())
+                && !matches!(lower.as_str(), "content-length" | "server")
+        })
+        .collect();
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Headers that belong to one connection, never forwarded.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// An injected error in the protocol of a forwarded call: awsQuery XML for STS, JSON otherwise.
+fn fault_answer(
+    incoming: &Incoming,
+    query: bool,
+    code: &str,
+    operation: &str,
+    region: &str,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let request_id = request_id(operation, region);
+    if query {
+        let code = match code {
+            "ThrottlingException" => "Throttling",
+            other => other,
+        };
+        let message = if code == "Throttling" {
+            "Rate exceeded".to_string()
+        } else {
+            format!("Injected fault {code} for {operation} in {region}")
+        };
+        let status = status_of(code);
+        let kind = if status >= 500 { "Receiver" } else { "Sender" };
+        let body = format!(
+            "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>{kind}</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+        );
+        (
+            status,
+            vec![
+                ("Content-Type".to_string(), "text/xml".to_string()),
+                ("x-amzn-RequestId".to_string(), request_id),
+            ],
+            body.into_bytes(),
+        )
+    } else {
+        let content_type = incoming
+            .header("Content-Type")
+            .filter(|t| t.starts_with("application/x-amz-json"))
+            .unwrap_or("application/x-amz-json-1.1")
+            .to_string();
+        let body = json!({
+            "__type": code,
+            "message": format!("Injected fault {code} for {operation} in {region}"),
+        });
+        (
+            status_of(code),
+            vec![
+                ("Content-Type".to_string(), content_type),
+                ("x-amzn-RequestId".to_string(), request_id),
+                ("X-Amzn-ErrorType".to_string(), code.to_string()),
+            ],
+            body.to_string().into_bytes(),
+        )
+    }
+}
+
+/// An HTTP answer read by [`http_exchange`].
+pub struct HttpAnswer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// One blocking HTTP/1.1 exchange on a fresh connection (`Connection: close`): sends `headers`
+/// (minus Host, hop-by-hop ones, Content-Length and Expect, which it sets itself) and `body`;
+/// reads a Content-Length, chunked or read-to-EOF answer.
+pub fn http_exchange(
+    endpoint: &str,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> std::io::Result<HttpAnswer> {
+    use std::io::{Error, ErrorKind};
+    let addr = endpoint
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let stream = TcpStream::connect(&addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(120)))?;
+    let _ = stream.set_nodelay(true);
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n");
+    for (name, value) in headers {
+        let lower = name.to_ascii_lowercase();
+        if HOP_BY_HOP.contains(&lower.as_str())
+            || matches!(lower.as_str(), "host" | "content-length" | "expect")
+        {
+            continue;
+        }
+        head += &format!("{name}: {value}\r\n");
+    }
+    head += &format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut writer = &stream;
+    writer.write_all(head.as_bytes())?;
+    writer.write_all(body)?;
+    writer.flush()?;
+
+    let bad = |what: &str| Error::new(ErrorKind::InvalidData, what.to_string());
+    let mut reader = BufReader::new(&stream);
+    let read_line = |reader: &mut BufReader<&TcpStream>| -> std::io::Result<String> {
+        let mut line = Vec::new();
+        reader.read_until(b'\n', &mut line)?;
+        Ok(String::from_utf8_lossy(&line)
+            .trim_end_matches(['\r', '\n'])
+            .to_string())
+    };
+    // Status line and headers (skipping any 1xx interim answer).
+    let (status, answer_headers) = loop {
+        let status_line = read_line(&mut reader)?;
+        if status_line.is_empty() {
+            return Err(bad("connection closed before a status line"));
+        }
+        let status: u16 = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad(&format!("bad status line {status_line:?}")))?;
+        let mut answer_headers = Vec::new();
+        loop {
+            let line = read_line(&mut reader)?;
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                answer_headers.push((name.trim().to_string(), value.trim().to_string()));
+            }
+        }
+        if !(100..200).contains(&status) {
+            break (status, answer_headers);
+        }
+    };
+    let find = |name: &str| {
+        answer_headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let mut answer_body = Vec::new();
+    if method.eq_ignore_ascii_case("HEAD") || status == 204 || status == 304 {
+        // no body
+    } else if find("Transfer-Encoding").is_some_and(|t| t.to_ascii_lowercase().contains("chunked"))
+    {
+        loop {
+            let line = read_line(&mut reader)?;
+            let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
+                .map_err(|_| bad(&format!("bad chunk size {line:?}")))?;
+            if size == 0 {
+                // trailers, up to the empty line (or EOF)
+                while !read_line(&mut reader)?.is_empty() {}
+                break;
+            }
+            let start = answer_body.len();
+            answer_body.resize(start + size, 0);
+            reader.read_exact(&mut answer_body[start..])?;
+            read_line(&mut reader)?;
+        }
+    } else if let Some(length) = find("Content-Length") {
+        let length: usize = length
+            .trim()
+            .parse()
+            .map_err(|_| bad("bad Content-Length"))?;
+        answer_body.resize(length, 0);
+        reader.read_exact(&mut answer_body)?;
+    } else {
+        reader.read_to_end(&mut answer_body)?;
+    }
+    Ok(HttpAnswer {
+        status,
+        headers: answer_headers,
+        body: answer_body,
+    })
 }
 
 fn request_id(operation: &str, region: &str) -> String {
@@ -473,26 +1544,50 @@ fn request_id(operation: &str, region: &str) -> String {
     )
 }
 
-fn take_fault(st: &mut State, operation: &str, region: &str, arn: Option<&str>) -> Option<String> {
+/// The first matching fault that fires, if any (counts its hit; draws for probabilistic ones).
+fn take_fault(shared: &Shared, info: &RequestInfo) -> Option<String> {
+    let faults = &shared.scenario.faults;
+    if faults.is_empty() {
+        return None;
+    }
+    let mut st = shared.state.lock().unwrap();
     let State {
-        scenario,
-        fault_hits,
-        ..
-    } = st;
-    for (i, fault) in scenario.faults.iter().enumerate() {
-        if fault.matches(operation, region, arn) && fault.times.is_none_or(|n| fault_hits[i] < n) {
-            fault_hits[i] += 1;
-            return Some(fault.code.clone());
+        fault_hits, draws, ..
+    } = &mut *st;
+    for (i, fault) in faults.iter().enumerate() {
+        if !fault.matches(info) || fault.times.is_some_and(|n| fault_hits[i] >= n) {
+            continue;
         }
+        if let Some(p) = fault.probability {
+            let seen = draws.entry((i, info.identity)).or_insert(0);
+            let draw = splitmix64(
+                shared.scenario.seed
+                    ^ splitmix64(info.identity ^ ((i as u64) << 56))
+                    ^ seen.wrapping_mul(0xd1b5_4a32_d192_ed03),
+            );
+            *seen += 1;
+            // 53 random bits as a uniform number in [0, 1).
+            if ((draw >> 11) as f64) / ((1u64 << 53) as f64) >= p {
+                continue;
+            }
+        }
+        fault_hits[i] += 1;
+        return Some(fault.code.clone());
     }
     None
 }
 
-fn dispatch(scenario: &Scenario, operation: &str, region: &str, input: &Value) -> Answer {
+fn dispatch(
+    scenario: &Scenario,
+    operation: &str,
+    region: &str,
+    account: Option<&str>,
+    input: &Value,
+) -> Answer {
     match operation {
-        "ListServices" => list_services(scenario, region, input),
-        "DescribeService" => describe_service(scenario, region, input),
-        "DescribeCustomDomains" => describe_custom_domains(scenario, region, input),
+        "ListServices" => list_services(scenario, region, account, input),
+        "DescribeService" => describe_service(scenario, region, account, input),
+        "DescribeCustomDomains" => describe_custom_domains(scenario, region, account, input),
         "" => Answer::error("UnknownOperationException", "Missing X-Amz-Target header"),
         other => Answer::error(
             "UnknownOperationException",
@@ -536,6 +1631,7 @@ fn token(key: &str, offset: usize) -> String {
 fn find_service<'a>(
     scenario: &'a Scenario,
     region: &str,
+    account: Option<&str>,
     input: &Value,
 ) -> Result<&'a ServiceSpec, Answer> {
     let arn = input.get("ServiceArn").and_then(Value::as_str).ok_or_else(|| {
@@ -547,7 +1643,7 @@ fn find_service<'a>(
         .and_then(|specs| {
             specs
                 .iter()
-                .find(|s| s.service["ServiceArn"].as_str() == Some(arn))
+                .find(|s| s.service["ServiceArn"].as_str() == Some(arn) && s.in_account(account))
         })
         .ok_or_else(|| {
             Answer::error(
@@ -557,14 +1653,25 @@ fn find_service<'a>(
         })
 }
 
-fn list_services(scenario: &Scenario, region: &str, input: &Value) -> Answer {
-    let key = format!("ListServices/{region}");
+fn list_services(
+    scenario: &Scenario,
+    region: &str,
+    account: Option<&str>,
+    input: &Value,
+) -> Answer {
+    let key = match account {
+        None => format!("ListServices/{region}"),
+        Some(account) => format!("ListServices/{account}/{region}"),
+    };
     let (limit, start) = match (max_results(input, 20), offset(input, &key)) {
         (Ok(limit), Ok(start)) => (limit, start),
         (Err(e), _) | (_, Err(e)) => return e,
     };
-    let empty = Vec::new();
-    let specs = scenario.regions.get(region).unwrap_or(&empty);
+    let specs: Vec<&ServiceSpec> = scenario
+        .regions
+        .get(region)
+        .map(|specs| specs.iter().filter(|s| s.in_account(account)).collect())
+        .unwrap_or_default();
     if start > specs.len() {
         return Answer::error("InvalidRequestException", "Invalid NextToken");
     }
@@ -597,15 +1704,25 @@ fn list_services(scenario: &Scenario, region: &str, input: &Value) -> Answer {
     Answer::ok(out)
 }
 
-fn describe_service(scenario: &Scenario, region: &str, input: &Value) -> Answer {
-    match find_service(scenario, region, input) {
+fn describe_service(
+    scenario: &Scenario,
+    region: &str,
+    account: Option<&str>,
+    input: &Value,
+) -> Answer {
+    match find_service(scenario, region, account, input) {
         Ok(spec) => Answer::ok(json!({"Service": spec.service})),
         Err(e) => e,
     }
 }
 
-fn describe_custom_domains(scenario: &Scenario, region: &str, input: &Value) -> Answer {
-    let spec = match find_service(scenario, region, input) {
+fn describe_custom_domains(
+    scenario: &Scenario,
+    region: &str,
+    account: Option<&str>,
+    input: &Value,
+) -> Answer {
+    let spec = match find_service(scenario, region, account, input) {
         Ok(spec) => spec,
         Err(e) => return e,
     };

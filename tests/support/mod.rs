@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 #[allow(unused_imports)]
-pub use emulator::{AppRunnerEmulator, Call, Fault, Scenario, ServiceSpec, service};
+pub use emulator::{
+    AccountResolver, AppRunnerEmulator, Call, Fault, Scenario, ServiceSpec, service,
+};
 #[allow(unused_imports)]
 pub use moto::{Creds, Moto, moto};
 

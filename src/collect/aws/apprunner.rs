@@ -13,6 +13,7 @@ use crate::inventory::{
     Source, ValidationRecord,
 };
 use aws_config::{Region, SdkConfig};
+use aws_smithy_runtime::client::retries::RetryPartition;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -36,9 +37,15 @@ pub struct ScopePart {
 
 impl ScopeJob {
     pub async fn run(self) -> ScopePart {
+        // A retry partition of its own: throttling (and the adaptive rate limiter's reaction
+        // to it) in one account and region must not slow down the others.
         let client = aws_sdk_apprunner::Client::from_conf(
             aws_sdk_apprunner::config::Builder::from(&self.config)
                 .region(Region::new(self.region.clone()))
+                .retry_partition(RetryPartition::new(format!(
+                    "apprunner:{}:{}",
+                    self.account, self.region
+                )))
                 .build(),
         );
         let scope = self.limits.scope(&self.account, &self.region);

@@ -11,6 +11,7 @@ use super::{Limits, collection_error};
 use crate::inventory::{Arn, CollectionError, Key, Rotation};
 use aws_config::{Region, SdkConfig};
 use aws_sdk_kms::error::ProvideErrorMetadata;
+use aws_smithy_runtime::client::retries::RetryPartition;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use tokio::task::JoinSet;
@@ -86,11 +87,12 @@ impl KeyReader {
         };
         let client = state
             .clients
-            .entry((reader, region.clone()))
+            .entry((reader.clone(), region.clone()))
             .or_insert_with(|| {
                 aws_sdk_kms::Client::from_conf(
                     aws_sdk_kms::config::Builder::from(config)
                         .region(Region::new(region.clone()))
+                        .retry_partition(RetryPartition::new(format!("kms:{reader}:{region}")))
                         .build(),
                 )
             })
