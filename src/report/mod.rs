@@ -180,8 +180,8 @@ impl Report {
             })
             .collect();
         notices.sort();
-        let mut findings = evaluation.findings;
-        findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        // Already in report order: evaluation sorts them.
+        let findings = evaluation.findings;
         let automation_id =
             automation_id.unwrap_or_else(|| default_automation_id(&inventory.scopes));
         Report {

@@ -8,7 +8,7 @@
 //! becomes an [`EvalError`], which the report treats like a collection error (the scan is
 //! incomplete, exit status 3).
 
-use super::{CEL_ENV, Expr, Requirement, Rule};
+use super::{CEL_ENV, Expr, Requirement, Rule, view};
 use crate::finding::{Finding, FindingParts, Severity};
 use crate::inventory::{Inventory, Service};
 use cel::{Context, Value};
@@ -75,7 +75,10 @@ pub fn evaluate(inventory: &Inventory, rules: &[&Rule]) -> Evaluation {
     let mut evaluation = inventory
         .services
         .par_iter()
-        .map(|service| evaluate_service(inventory, service, rules, &settings))
+        .fold(Evaluation::default, |mut acc, service| {
+            evaluate_service(inventory, service, rules, &settings, &mut acc);
+            acc
+        })
         .reduce(Evaluation::default, |mut a, b| {
             a.findings.extend(b.findings);
             a.errors.extend(b.errors);
@@ -84,20 +87,20 @@ pub fn evaluate(inventory: &Inventory, rules: &[&Rule]) -> Evaluation {
         });
     evaluation
         .findings
-        .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        .par_sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     evaluation.errors.sort();
     evaluation.skipped.sort();
     evaluation
 }
 
-/// Evaluates every rule against one service.
+/// Evaluates every rule against one service, adding to `out`.
 fn evaluate_service(
     inventory: &Inventory,
     service: &Service,
     rules: &[&Rule],
     settings: &[Result<Value, String>],
-) -> Evaluation {
-    let mut out = Evaluation::default();
+    out: &mut Evaluation,
+) {
     let error = |rule: &Rule, message: String| EvalError {
         rule_id: rule.id.clone(),
         account_id: service.account_id.clone(),
@@ -107,19 +110,8 @@ fn evaluate_service(
     };
     let key = inventory.key_of(service);
     let mut ctx = Context::with_env(CEL_ENV.clone());
-    match (cel::to_value(service), cel::to_value(key)) {
-        (Ok(s), Ok(k)) => {
-            ctx.add_variable_from_value("service", s);
-            ctx.add_variable_from_value("key", k);
-        }
-        (Err(e), _) | (_, Err(e)) => {
-            for rule in rules {
-                out.errors
-                    .push(error(rule, format!("service cannot be given to CEL: {e}")));
-            }
-            return out;
-        }
-    }
+    ctx.add_variable_as_val("service", view::service(service));
+    ctx.add_variable_as_val("key", view::key(key));
     for (rule, settings) in rules.iter().zip(settings) {
         let outcome = settings
             .clone()
@@ -136,7 +128,6 @@ fn evaluate_service(
             Err(message) => out.errors.push(error(rule, message)),
         }
     }
-    out
 }
 
 fn run(ctx: &Context, field: &str, expr: &Expr) -> Result<Value, String> {
@@ -146,13 +137,6 @@ fn run(ctx: &Context, field: &str, expr: &Expr) -> Result<Value, String> {
             expr.source.trim()
         )
     })
-}
-
-fn as_string(field: &str, value: Value) -> Result<String, String> {
-    match value {
-        Value::String(s) => Ok(s.as_str().to_string()),
-        other => Err(format!("logic.{field} must give a string, gave {other:?}")),
-    }
 }
 
 /// What one rule gave for one service.
@@ -189,52 +173,52 @@ fn evaluate_rule(
     if rule.settings.as_object().is_none_or(|m| !m.is_empty()) {
         scope.add_variable_from_value("settings", settings);
     }
-
-    let items: Vec<Option<Value>> = match &rule.logic.for_each {
-        None => vec![None],
-        Some(expr) => match run(&scope, "for_each", expr)? {
-            // `null` means the facts are unknown: say so, never pass silently.
-            Value::Null => return Ok(Outcome::Unknown(expr.source.trim().to_string())),
-            Value::List(list) => list.iter().cloned().map(Some).collect(),
-            other => return Err(format!("logic.for_each must give a list, gave {other:?}")),
-        },
+    let produced = match run(&scope, "logic", &rule.logic.combined)? {
+        // `null` means the facts `for_each` names are unknown: say so, never pass silently.
+        Value::Null => {
+            let what = rule
+                .logic
+                .for_each
+                .as_ref()
+                .map_or("the facts", |e| e.source.trim());
+            return Ok(Outcome::Unknown(what.to_string()));
+        }
+        Value::List(list) => list,
+        other => return Err(format!("the logic gave {other:?}, not a list of findings")),
     };
-
-    let mut findings = Vec::new();
-    for item in items {
-        let mut item_scope = scope.new_inner_scope();
-        if let Some(item) = item {
-            item_scope.add_variable_from_value("item", item);
-        }
-        let ctx = &item_scope;
-        match run(ctx, "when", &rule.logic.when)? {
-            Value::Bool(false) => continue,
-            Value::Bool(true) => {}
-            other => return Err(format!("logic.when must give a bool, gave {other:?}")),
-        }
-        let message = as_string("message", run(ctx, "message", &rule.logic.message)?)?;
-        let severity = match &rule.logic.severity {
-            None => rule.severity,
-            Some(expr) => as_string("severity", run(ctx, "severity", expr)?)?
+    let mut findings = Vec::with_capacity(produced.len());
+    for value in produced.iter() {
+        let serde_json::Value::Object(mut fields) = value
+            .json()
+            .map_err(|e| format!("a finding cannot be read: {e:?}"))?
+        else {
+            return Err("a finding is not a map".into());
+        };
+        let message = match fields.remove("message") {
+            Some(serde_json::Value::String(m)) => m,
+            other => return Err(format!("logic.message must give a string, gave {other:?}")),
+        };
+        let severity = match fields.remove("severity") {
+            None | Some(serde_json::Value::Null) => rule.severity,
+            Some(serde_json::Value::String(s)) => s
                 .parse::<Severity>()
                 .map_err(|e| format!("logic.severity: {e}"))?,
+            Some(other) => return Err(format!("logic.severity must give a string, gave {other}")),
         };
-        let discriminator = rule
-            .logic
-            .discriminator
-            .as_ref()
-            .map(|expr| as_string("discriminator", run(ctx, "discriminator", expr)?))
-            .transpose()?;
-        let mut properties = BTreeMap::new();
-        if let Some(expr) = &rule.logic.properties {
-            match run(ctx, "properties", expr)? {
-                value @ Value::Map(_) => match value.json() {
-                    Ok(serde_json::Value::Object(map)) => properties.extend(map),
-                    Ok(other) => return Err(format!("logic.properties gave {other}")),
-                    Err(e) => return Err(format!("logic.properties cannot be JSON: {e:?}")),
-                },
-                other => return Err(format!("logic.properties must give a map, gave {other:?}")),
+        let discriminator = match fields.remove("discriminator") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(d)) => Some(d),
+            Some(other) => {
+                return Err(format!(
+                    "logic.discriminator must give a string, gave {other}"
+                ));
             }
+        };
+        let mut properties = BTreeMap::new();
+        match fields.remove("properties") {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::Object(map)) => properties.extend(map),
+            Some(other) => return Err(format!("logic.properties must give a map, gave {other}")),
         }
         // Null properties carry nothing: drop them so outputs stay small and stable.
         properties.retain(|_, v| !v.is_null());

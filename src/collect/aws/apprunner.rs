@@ -135,50 +135,66 @@ struct Describe {
 }
 
 impl Describe {
+    /// `DescribeService` and `DescribeCustomDomains` run side by side: both need only the ARN.
     async fn run(self) -> (Option<Service>, Vec<CollectionError>) {
-        let (region, arn) = (self.region.as_str(), self.arn.as_str());
         // The service's own account, from its ARN.
-        let owner = Arn::parse(arn)
+        let owner = Arn::parse(&self.arn)
             .map_or(self.account.as_str(), |a| a.account)
             .to_string();
-        let call = self.client.describe_service().service_arn(arn).send();
-        let described = match self.limits.run(&self.scope, call).await {
-            Ok(out) => out,
+        let (described, domains) = tokio::join!(self.describe(&owner), self.domains(&owner));
+        let mut errors = Vec::new();
+        let domains = match domains {
+            Ok(domains) => Some(domains),
             Err(e) => {
-                return (
-                    None,
-                    vec![collection_error(
-                        &owner,
-                        region,
-                        arn,
-                        "apprunner:DescribeService",
-                        &e,
-                    )],
-                );
+                errors.push(e);
+                None
             }
         };
+        match described {
+            Ok(Some(mut service)) => {
+                service.custom_domains = domains;
+                (Some(service), errors)
+            }
+            // Deleted between the listing and the description: nothing to audit.
+            Ok(None) => (None, vec![]),
+            Err(e) => {
+                errors.insert(0, e);
+                (None, errors)
+            }
+        }
+    }
+
+    /// The service, normalized; its key is handed to the key reader at once.
+    async fn describe(&self, owner: &str) -> Result<Option<Service>, CollectionError> {
+        let (region, arn) = (self.region.as_str(), self.arn.as_str());
+        let call = self.client.describe_service().service_arn(arn).send();
+        let described =
+            self.limits.run(&self.scope, call).await.map_err(|e| {
+                collection_error(owner, region, arn, "apprunner:DescribeService", &e)
+            })?;
         let Some(raw) = described.service() else {
-            return (
-                None,
-                vec![CollectionError {
-                    account_id: owner,
-                    region: region.into(),
-                    resource: arn.into(),
-                    operation: "apprunner:DescribeService".into(),
-                    code: "MalformedResponse".into(),
-                    message: "the answer has no Service".into(),
-                }],
-            );
+            return Err(CollectionError {
+                account_id: owner.into(),
+                region: region.into(),
+                resource: arn.into(),
+                operation: "apprunner:DescribeService".into(),
+                code: "MalformedResponse".into(),
+                message: "the answer has no Service".into(),
+            });
         };
         if raw.status().as_str() == "DELETED" {
-            return (None, vec![]);
+            return Ok(None);
         }
-        let mut service = normalize_service(raw, &owner, region);
+        let service = normalize_service(raw, owner, region);
         if let Some(key) = &service.kms_key_arn {
             self.keys.request(key, &self.account);
         }
+        Ok(Some(service))
+    }
 
-        let mut errors = Vec::new();
+    /// Every page of the service's custom domains.
+    async fn domains(&self, owner: &str) -> Result<Vec<CustomDomain>, CollectionError> {
+        let (region, arn) = (self.region.as_str(), self.arn.as_str());
         let mut domains = Vec::new();
         let mut pages = self
             .client
@@ -186,25 +202,13 @@ impl Describe {
             .service_arn(arn)
             .into_paginator()
             .send();
-        let mut domains_ok = true;
         while let Some(page) = self.limits.run(&self.scope, pages.next()).await {
-            match page {
-                Ok(page) => domains.extend(page.custom_domains().iter().map(normalize_domain)),
-                Err(e) => {
-                    domains_ok = false;
-                    errors.push(collection_error(
-                        &owner,
-                        region,
-                        arn,
-                        "apprunner:DescribeCustomDomains",
-                        &e,
-                    ));
-                    break;
-                }
-            }
+            let page = page.map_err(|e| {
+                collection_error(owner, region, arn, "apprunner:DescribeCustomDomains", &e)
+            })?;
+            domains.extend(page.custom_domains().iter().map(normalize_domain));
         }
-        service.custom_domains = domains_ok.then_some(domains);
-        (Some(service), errors)
+        Ok(domains)
     }
 }
 
