@@ -115,34 +115,10 @@ fn binary() -> PathBuf {
     path
 }
 
-/// The binary with a clean AWS environment, as `tests/support::scan_cmd_with` sets it up, except
-/// that the retry settings are left to the binary (`--max-attempts`, adaptive mode): the
-/// benchmark measures its own retry behaviour under throttling.
+/// The binary with a clean AWS environment, as the tests set it up, except that the retry
+/// settings are left to the binary: the benchmark measures its own retry behaviour.
 fn clean_command(binary: &Path, endpoint: &str, creds: &Creds) -> Command {
-    let mut cmd = Command::new(binary);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("AWS_") {
-            cmd.env_remove(&name);
-        }
-    }
-    let home = support::empty_home();
-    cmd.env("HOME", &home)
-        .env("AWS_CONFIG_FILE", home.join("no-such-aws-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            home.join("no-such-aws-credentials"),
-        )
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ACCESS_KEY_ID", &creds.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &creds.secret_access_key)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ENDPOINT_URL_APPRUNNER", endpoint)
-        .env("NO_COLOR", "1");
-    if let Some(token) = &creds.session_token {
-        cmd.env("AWS_SESSION_TOKEN", token);
-    }
-    cmd
+    support::clean_aws_command(binary, endpoint, endpoint, creds)
 }
 
 /// Runs `cmd` to completion (killed after `timeout`): (exit code, stdout, stderr, wall time).

@@ -41,8 +41,23 @@ pub fn scan_cmd_with(
     moto: &Moto,
     creds: &Creds,
 ) -> assert_cmd::Command {
-    let mut cmd =
-        assert_cmd::Command::cargo_bin("apprunner-audit").expect("the apprunner-audit binary");
+    let binary = assert_cmd::cargo::cargo_bin("apprunner-audit");
+    let mut cmd = clean_aws_command(&binary, &moto.endpoint, &emulator.endpoint(), creds);
+    cmd.env("AWS_MAX_ATTEMPTS", "2")
+        .env("AWS_RETRY_MODE", "standard");
+    assert_cmd::Command::from_std(cmd)
+}
+
+/// `binary` with every `AWS_*` variable of this process removed, HOME an empty directory (no
+/// ~/.aws), no instance metadata, `creds`, region us-east-1, and the two endpoints: `AWS_ENDPOINT_URL`
+/// (KMS, STS, Organizations) and `AWS_ENDPOINT_URL_APPRUNNER`.
+pub fn clean_aws_command(
+    binary: &std::path::Path,
+    endpoint: &str,
+    apprunner_endpoint: &str,
+    creds: &Creds,
+) -> std::process::Command {
+    let mut cmd = std::process::Command::new(binary);
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("AWS_") {
             cmd.env_remove(&name);
@@ -59,10 +74,8 @@ pub fn scan_cmd_with(
         .env("AWS_ACCESS_KEY_ID", &creds.access_key_id)
         .env("AWS_SECRET_ACCESS_KEY", &creds.secret_access_key)
         .env("AWS_REGION", "us-east-1")
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_ENDPOINT_URL_APPRUNNER", emulator.endpoint())
-        .env("AWS_MAX_ATTEMPTS", "2")
-        .env("AWS_RETRY_MODE", "standard")
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ENDPOINT_URL_APPRUNNER", apprunner_endpoint)
         .env("NO_COLOR", "1");
     if let Some(token) = &creds.session_token {
         cmd.env("AWS_SESSION_TOKEN", token);
