@@ -121,7 +121,12 @@ async fn organization_accounts(
             .build(),
     );
     let mut accounts = Vec::new();
-    let mut pages = client.list_accounts().into_paginator().send();
+    // 20 is the largest page the API gives: fewest calls in the chain.
+    let mut pages = client
+        .list_accounts()
+        .max_results(20)
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| {
             let (code, message) = describe_error(&e);
