@@ -48,7 +48,7 @@ impl ScopeJob {
                 )))
                 .build(),
         );
-        let scope = self.limits.scope(&self.account, &self.region);
+        let scope = self.limits.scope("apprunner", &self.account, &self.region);
         let (account, region) = (self.account.as_str(), self.region.as_str());
         let mut errors = Vec::new();
         let mut complete = true;

@@ -140,7 +140,7 @@ async fn read_key(
     account: &str,
     region: &str,
 ) -> KeyResult {
-    let scope = limits.scope(account, region);
+    let scope = limits.scope("kms", account, region);
     let mut key = Key {
         arn: arn.into(),
         account_id: account.into(),

@@ -8,8 +8,9 @@
 //! as it is first seen, with a client in the key's own account and region ([`kms`]).
 //!
 //! Every API call goes through [`Limits`]: a global cap on calls in flight and a cap per
-//! account x region, so that one account's API rate is never exceeded however many accounts run
-//! at once. Retries are the SDK's adaptive mode (client-side rate limiting once throttled).
+//! service x account x region, so that one account's API rate is never exceeded however many
+//! accounts run at once. Retries back off exponentially with jitter (standard mode), in a retry
+//! partition per account x region; `--adaptive-retries` adds the SDK's client-side rate limiter.
 //!
 //! Endpoints, credentials and retries come from the SDK's own configuration chain
 //! (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_APPRUNNER`, profiles), so tests point the binary at
@@ -199,10 +200,12 @@ where
     }
 }
 
-/// The semaphore of each account x region, by (account, region).
-type ScopeSemaphores = HashMap<(String, String), Arc<Semaphore>>;
+/// The semaphore of each service x account x region, by (service, account, region).
+type ScopeSemaphores = HashMap<(&'static str, String, String), Arc<Semaphore>>;
 
-/// Caps on API calls in flight: one for the whole scan, one per account x region.
+/// Caps on API calls in flight: one for the whole scan, one per service x account x region
+/// (AWS rate-limits each service per account and region; and key reads, which the key rotation
+/// check waits on, must not queue behind a region's App Runner calls).
 #[derive(Clone)]
 pub struct Limits {
     global: Arc<Semaphore>,
@@ -219,12 +222,12 @@ impl Limits {
         }
     }
 
-    /// The semaphore of one account x region.
-    pub fn scope(&self, account: &str, region: &str) -> Arc<Semaphore> {
+    /// The semaphore of one AWS service (`apprunner`, `kms`) in one account x region.
+    pub fn scope(&self, service: &'static str, account: &str, region: &str) -> Arc<Semaphore> {
         self.scopes
             .lock()
             .expect("limits lock is never poisoned")
-            .entry((account.to_string(), region.to_string()))
+            .entry((service, account.to_string(), region.to_string()))
             .or_insert_with(|| Arc::new(Semaphore::new(self.per_scope)))
             .clone()
     }
