@@ -284,9 +284,13 @@ impl Sink {
             }
             Sink::File { path, file } => {
                 let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
-                render(&mut out)
-                    .and_then(|_| out.flush())
-                    .with_context(|| format!("writing the report to {}", path.display()))?;
+                if let Err(e) = render(&mut out).and_then(|_| out.flush()) {
+                    // No half-written report is left behind to be mistaken for a whole one.
+                    drop(out);
+                    let _ = std::fs::remove_file(&path);
+                    return Err(e)
+                        .with_context(|| format!("writing the report to {}", path.display()));
+                }
             }
         }
         Ok(())
@@ -388,20 +392,34 @@ fn scan(args: ScanArgs) -> Result<i32> {
         }
     };
     timings.mark("collect or load");
-    if let Some(path) = &args.save_inventory {
-        std::fs::write(path, inventory.to_json())
-            .with_context(|| format!("writing the inventory to {}", path.display()))?;
+    if let Some(path) = &args.save_inventory
+        && let Err(e) = std::fs::write(path, inventory.to_json())
+    {
+        sink.abandon();
+        return Err(e).with_context(|| format!("writing the inventory to {}", path.display()));
     }
 
     let runnable = eval::runnable(&selected, Capabilities::default());
     let evaluation = eval::evaluate(&inventory, &runnable);
     timings.mark("evaluate");
+    // Shards of one scan get a category each, so that uploading one does not close the
+    // alerts of another; `merge` of all shards gets the unsharded scan's category.
+    let automation_id = args.automation_id.clone().or_else(|| {
+        args.shard.map(|shard| {
+            crate::report::shard_automation_id(
+                &inventory.scopes,
+                inventory.source.caller_account.as_deref(),
+                shard.index,
+                shard.count,
+            )
+        })
+    });
     let report = Report::build(
         &inventory,
         &runnable,
         evaluation,
         args.fail_on,
-        args.automation_id.clone(),
+        automation_id,
     );
     timings.mark("build report");
     let status = emit(

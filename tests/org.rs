@@ -335,6 +335,11 @@ fn shards_cover_every_account_once_and_merge_to_the_unsharded_report() {
         args.extend(["--shard", shard.as_str()]);
         let (_, doc, stderr) = org.scan(&emu, &args);
         assert!(doc.is_object(), "{stderr}");
+        let category = doc["run"]["automation_id"].as_str().unwrap();
+        assert!(
+            category.ends_with(&format!("/shard-{k}-of-{n}/")),
+            "{category}"
+        );
         for scope in doc["scopes"].as_array().unwrap() {
             let account = scope["account_id"].as_str().unwrap().to_string();
             if let Some(other) = owner.insert(account.clone(), k) {

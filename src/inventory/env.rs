@@ -47,7 +47,7 @@ pub const DETECTORS: &[Detector] = &[
     Detector {
         name: "aws-access-key-id",
         description: "AWS access key id (AKIA/ASIA followed by 16 upper-case letters or digits)",
-        pattern: r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b",
+        pattern: r"(?:^|[^A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?:$|[^A-Z0-9])",
     },
     Detector {
         name: "private-key",
@@ -63,6 +63,11 @@ pub const DETECTORS: &[Detector] = &[
         name: "slack-token",
         description: "Slack token (xoxa-, xoxb-, xoxp-, xoxr-, xoxs-)",
         pattern: r"\bxox[abprs]-[A-Za-z0-9-]{8,}",
+    },
+    Detector {
+        name: "url-credentials",
+        description: "password in a URL (scheme://user:password@host), e.g. a database URL",
+        pattern: r"(?i)\b[a-z][a-z0-9+.-]*://[^\s/@:]+:[^\s]+@",
     },
     Detector {
         name: "jwt",
@@ -83,8 +88,13 @@ static COMPILED: LazyLock<Vec<(&'static str, Regex)>> = LazyLock::new(|| {
         .collect()
 });
 
+/// A plain `http://` URL up to the next white space or quote.
 static HTTP_URL: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)\bhttp://([^\s/?#\x22'<>]+)").expect("valid regex"));
+    LazyLock::new(|| Regex::new(r"(?i)\bhttp://([^\s\x22'<>]+)").expect("valid regex"));
+
+/// What `http_hosts` holds for a URL with user information: the host cannot be told apart from
+/// the password reliably (`http://u:p@ss#1@host`), and storing either could leak the password.
+pub const REDACTED_HOST: &str = "<host of a URL with credentials>";
 
 impl EnvVar {
     /// Reduces a variable to its masked form. The value is dropped when this returns.
@@ -99,7 +109,7 @@ impl EnvVar {
         credential_patterns.sort();
         let mut http_hosts: Vec<String> = HTTP_URL
             .captures_iter(value)
-            .filter_map(|c| c.get(1).map(|m| host_of(m.as_str())))
+            .filter_map(|c| c.get(1).map(|m| host_of_url_rest(m.as_str())))
             .filter(|h| !h.is_empty())
             .collect();
         http_hosts.sort();
@@ -116,26 +126,29 @@ impl EnvVar {
 }
 
 /// A URL with any user information (`user:token@`) removed, so that credentials embedded in a
-/// repository URL are never stored.
+/// repository URL are never stored. Everything up to the last `@` goes: a password may itself
+/// hold `@`, `/` or `#`, and removing too much never leaks anything.
 pub fn sanitize_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    match authority.rsplit_once('@') {
-        Some((_, host)) => format!("{scheme}://{host}{tail}"),
+    match rest.rsplit_once('@') {
+        Some((_, after)) => format!("{scheme}://{after}"),
         None => url.to_string(),
     }
 }
 
-/// The host of a URL authority (`user:pass@host:port`), lower-case, IPv6 brackets removed.
-fn host_of(authority: &str) -> String {
-    let without_user = authority.rsplit('@').next().unwrap_or(authority);
-    let host = if let Some(rest) = without_user.strip_prefix('[') {
+/// The host of what follows `http://`, lower-case, IPv6 brackets removed; [`REDACTED_HOST`]
+/// when the URL carries user information.
+fn host_of_url_rest(rest: &str) -> String {
+    if rest.contains('@') {
+        return REDACTED_HOST.to_string();
+    }
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host = if let Some(rest) = authority.strip_prefix('[') {
         rest.split(']').next().unwrap_or(rest)
     } else {
-        without_user.split(':').next().unwrap_or(without_user)
+        authority.split(':').next().unwrap_or(authority)
     };
     host.to_ascii_lowercase()
 }
@@ -149,6 +162,7 @@ mod tests {
         let cases = [
             ("AKIAIOSFODNN7EXAMPLE", "aws-access-key-id"),
             ("key=ASIAY34FZKBOKMUTVV7A;", "aws-access-key-id"),
+            ("x_AKIAIOSFODNN7EXAMPLE", "aws-access-key-id"),
             ("-----BEGIN RSA PRIVATE KEY-----\nMIIE...", "private-key"),
             ("-----BEGIN PRIVATE KEY-----", "private-key"),
             ("ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789", "github-token"),
@@ -157,6 +171,10 @@ mod tests {
                 "github-token",
             ),
             ("xoxb-123456789012-abcdefABCDEF", "slack-token"),
+            (
+                "postgres://app:s3cr3t@db.internal:5432/app",
+                "url-credentials",
+            ),
             (
                 "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
                 "jwt",
@@ -207,10 +225,31 @@ mod tests {
             "https://github.com/o/r"
         );
         assert_eq!(
-            sanitize_url("http://github.com/o/r@x"),
-            "http://github.com/o/r@x"
+            sanitize_url("https://u:p@ss/w@github.com/r"),
+            "https://github.com/r"
         );
         assert_eq!(sanitize_url("git@github.com:o/r"), "git@github.com:o/r");
+        assert_eq!(
+            sanitize_url("https://github.com/o/r"),
+            "https://github.com/o/r"
+        );
+    }
+
+    /// A password holding `@` and `#` must not end up as a "host".
+    #[test]
+    fn urls_with_credentials_store_no_part_of_them() {
+        for value in [
+            "http://user:P@ssw0rd#1@db.example.com/x",
+            "http://user:pw@localhost:8080",
+            "see http://a:b@c",
+        ] {
+            let var = EnvVar::from_plain("X", value);
+            assert_eq!(var.http_hosts, vec![REDACTED_HOST.to_string()], "{value}");
+            let json = serde_json::to_string(&var).unwrap();
+            for part in ["ssw0rd", "P@", "pw", ":b"] {
+                assert!(!json.contains(part), "{value}: {json}");
+            }
+        }
     }
 
     #[test]
@@ -223,9 +262,12 @@ mod tests {
     fn extracts_http_hosts_without_credentials() {
         let var = EnvVar::from_plain(
             "X",
-            "http://user:pw@API.Example.com:8080/p?q=1 https://secure.example.com http://[::1]:80/ http://127.0.0.1",
+            "http://API.Example.com:8080/p?q=1 https://secure.example.com http://[::1]:80/ http://127.0.0.1 http://user:pw@x.example.com",
         );
-        assert_eq!(var.http_hosts, vec!["127.0.0.1", "::1", "api.example.com"]);
+        assert_eq!(
+            var.http_hosts,
+            vec!["127.0.0.1", "::1", REDACTED_HOST, "api.example.com"]
+        );
         let json = serde_json::to_string(&var).unwrap();
         assert!(!json.contains("pw"));
     }

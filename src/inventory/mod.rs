@@ -232,6 +232,8 @@ pub enum LoadError {
         "inventory file {path} has schema_version {found}; this build reads version {SCHEMA_VERSION}: re-collect it with this version"
     )]
     Version { path: String, found: u64 },
+    #[error("inventory file {path} is inconsistent: {message}")]
+    Inconsistent { path: String, message: String },
 }
 
 impl Inventory {
@@ -314,7 +316,42 @@ impl Inventory {
         }
         let mut inventory: Inventory = serde_json::from_str(text).map_err(malformed)?;
         inventory.normalize();
+        inventory
+            .check_consistency()
+            .map_err(|message| LoadError::Inconsistent {
+                path: path.to_string(),
+                message,
+            })?;
         Ok(inventory)
+    }
+
+    /// What a collector always writes, checked for files written or edited by hand: something
+    /// unread must come with the error saying so, or rules would pass it silently.
+    pub fn check_consistency(&self) -> Result<(), String> {
+        for service in &self.services {
+            if let Some(key) = &service.kms_key_arn
+                && !self.keys.contains_key(key)
+                && !self.errors.iter().any(|e| &e.resource == key)
+            {
+                return Err(format!(
+                    "service {} names KMS key {key}, but the inventory has neither that key nor an error reading it",
+                    service.arn
+                ));
+            }
+        }
+        for scope in self.scopes.iter().filter(|s| !s.complete) {
+            let explained = self.errors.iter().any(|e| {
+                e.account_id == scope.account_id
+                    && (e.region == scope.region || e.region == "global")
+            });
+            if !explained {
+                return Err(format!(
+                    "account {} region {} is marked incomplete, but no collection error says why",
+                    scope.account_id, scope.region
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The inventory as pretty JSON with a trailing newline.
@@ -383,6 +420,24 @@ mod tests {
         assert!(matches!(err, LoadError::Malformed { line: 1, .. }), "{err}");
         let err = Inventory::from_json(r#"{"services": []}"#, "x.json").unwrap_err();
         assert!(err.to_string().contains("missing schema_version"), "{err}");
+    }
+
+    #[test]
+    fn refuses_an_unexplained_missing_key_or_incomplete_scope() {
+        let demo = include_str!("../../fixtures/demo-inventory.json");
+        let mut inv = Inventory::from_json(demo, "demo").unwrap();
+        inv.keys.clear();
+        let err = Inventory::from_json(&inv.to_json(), "x.json").unwrap_err();
+        assert!(matches!(err, LoadError::Inconsistent { .. }), "{err}");
+        assert!(
+            err.to_string().contains("neither that key nor an error"),
+            "{err}"
+        );
+
+        let mut inv = Inventory::from_json(demo, "demo").unwrap();
+        inv.errors.clear();
+        let err = Inventory::from_json(&inv.to_json(), "x.json").unwrap_err();
+        assert!(err.to_string().contains("marked incomplete"), "{err}");
     }
 
     #[test]

@@ -182,8 +182,12 @@ impl Report {
         notices.sort();
         // Already in report order: evaluation sorts them.
         let findings = evaluation.findings;
-        let automation_id =
-            automation_id.unwrap_or_else(|| default_automation_id(&inventory.scopes));
+        let automation_id = automation_id.unwrap_or_else(|| {
+            default_automation_id(
+                &inventory.scopes,
+                inventory.source.caller_account.as_deref(),
+            )
+        });
         Report {
             source: inventory.source.clone(),
             scopes: inventory.scopes.clone(),
@@ -270,7 +274,8 @@ impl Report {
                 complete,
             })
             .collect();
-        let automation_id = automation_id.unwrap_or_else(|| default_automation_id(&scopes));
+        let automation_id = automation_id
+            .unwrap_or_else(|| default_automation_id(&scopes, source.caller_account.as_deref()));
         Ok(Report {
             source,
             scopes,
@@ -345,28 +350,49 @@ impl Report {
     }
 }
 
-/// `apprunner-audit/<accounts>/<regions>/`: the accounts and regions of the scan, so that scans
-/// of different scopes can be uploaded side by side. Long lists are replaced by a count and a
-/// hash, keeping the ID short and stable.
-pub fn default_automation_id(scopes: &[Scope]) -> String {
+/// `apprunner-audit/<accounts>/<regions>/`: the scope of the scan, so that scans of different
+/// scopes can be uploaded side by side. Up to three accounts are named. More accounts (an
+/// organization) are named by the account that ran the scan, not by a hash of the list: GitHub
+/// closes the alerts of a category missing from its newest upload, so the category must not
+/// change when an account joins or leaves. Regions are named up to three, else counted and
+/// hashed (the region set is the user's choice, stable from run to run).
+pub fn default_automation_id(scopes: &[Scope], caller: Option<&str>) -> String {
     let accounts: BTreeSet<&str> = scopes.iter().map(|s| s.account_id.as_str()).collect();
-    let regions: BTreeSet<&str> = scopes.iter().map(|s| s.region.as_str()).collect();
-    let part = |items: &BTreeSet<&str>, noun: &str| -> String {
-        if items.is_empty() {
-            return format!("no-{noun}");
-        }
-        if items.len() <= 3 {
-            return items.iter().copied().collect::<Vec<_>>().join("+");
-        }
-        let joined = items.iter().copied().collect::<Vec<_>>().join(",");
-        let hash = crate::finding::fingerprint(noun, &joined, None);
-        format!("{}-{noun}-{}", items.len(), &hash[..8])
+    let accounts = match (accounts.len(), caller) {
+        (0, _) => "no-accounts".to_string(),
+        (1..=3, _) => accounts.iter().copied().collect::<Vec<_>>().join("+"),
+        (_, Some(caller)) => format!("accounts-via-{caller}"),
+        (_, None) => "many-accounts".to_string(),
     };
+    format!("apprunner-audit/{accounts}/{}/", regions_part(scopes))
+}
+
+/// The category of one shard of a scan: named by the account that ran it (a shard's accounts
+/// change as the organization does) and the shard, so shards upload side by side.
+pub fn shard_automation_id(
+    scopes: &[Scope],
+    caller: Option<&str>,
+    index: u32,
+    count: u32,
+) -> String {
     format!(
-        "apprunner-audit/{}/{}/",
-        part(&accounts, "accounts"),
-        part(&regions, "regions")
+        "apprunner-audit/accounts-via-{}/{}/shard-{index}-of-{count}/",
+        caller.unwrap_or("unknown"),
+        regions_part(scopes)
     )
+}
+
+fn regions_part(scopes: &[Scope]) -> String {
+    let regions: BTreeSet<&str> = scopes.iter().map(|s| s.region.as_str()).collect();
+    match regions.len() {
+        0 => "no-regions".to_string(),
+        1..=3 => regions.iter().copied().collect::<Vec<_>>().join("+"),
+        n => {
+            let joined = regions.iter().copied().collect::<Vec<_>>().join(",");
+            let hash = crate::finding::fingerprint("regions", &joined, None);
+            format!("{n}-regions-{}", &hash[..8])
+        }
+    }
 }
 
 #[cfg(test)]
@@ -382,13 +408,23 @@ mod tests {
     }
 
     #[test]
-    fn automation_id_names_small_scopes_and_hashes_large_ones() {
-        let small = default_automation_id(&[scope("1", "us-east-1"), scope("2", "us-east-1")]);
+    fn automation_id_is_stable_when_an_organization_changes() {
+        let small =
+            default_automation_id(&[scope("1", "us-east-1"), scope("2", "us-east-1")], None);
         assert_eq!(small, "apprunner-audit/1+2/us-east-1/");
-        let many: Vec<Scope> = (0..5).map(|i| scope(&i.to_string(), "eu-west-1")).collect();
-        let large = default_automation_id(&many);
-        assert!(large.starts_with("apprunner-audit/5-accounts-"), "{large}");
-        assert_eq!(large, default_automation_id(&many));
+        let five: Vec<Scope> = (0..5).map(|i| scope(&i.to_string(), "eu-west-1")).collect();
+        let six: Vec<Scope> = (0..6).map(|i| scope(&i.to_string(), "eu-west-1")).collect();
+        assert_eq!(
+            default_automation_id(&five, Some("999")),
+            "apprunner-audit/accounts-via-999/eu-west-1/"
+        );
+        assert_eq!(
+            default_automation_id(&five, Some("999")),
+            default_automation_id(&six, Some("999"))
+        );
+        let regions: Vec<Scope> = ["a", "b", "c", "d"].iter().map(|r| scope("1", r)).collect();
+        let id = default_automation_id(&regions, None);
+        assert!(id.starts_with("apprunner-audit/1/4-regions-"), "{id}");
     }
 
     #[test]

@@ -197,6 +197,24 @@ async fn read_key(
             );
         }
     };
+    // Without these the rules cannot classify the key: an error, never a silent pass.
+    if meta.key_state().is_none()
+        || meta.key_manager().is_none()
+        || meta.origin().is_none()
+        || meta.key_spec().is_none()
+    {
+        return (
+            None,
+            vec![CollectionError {
+                account_id: account.into(),
+                region: region.into(),
+                resource: arn.into(),
+                operation: "kms:DescribeKey".into(),
+                code: "MalformedResponse".into(),
+                message: "KeyMetadata lacks KeyState, KeyManager, Origin or KeySpec".into(),
+            }],
+        );
+    }
     key.state = meta.key_state().map(|s| s.as_str().to_string());
     key.manager = meta.key_manager().map(|s| s.as_str().to_string());
     key.origin = meta.origin().map(|s| s.as_str().to_string());
@@ -231,7 +249,8 @@ async fn read_key(
             };
             (Some(key), vec![])
         }
-        Err(e) if e.code() == Some("UnsupportedOperationException") => (Some(key), vec![]),
+        // The key was classified as rotatable, so any failure here, UnsupportedOperationException
+        // included, leaves its rotation unknown: an error, never "not applicable".
         Err(e) => {
             key.rotation.status = "unknown".into();
             (
