@@ -199,10 +199,23 @@ pub fn main() -> i32 {
     }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
             let _ = e.print();
-            return code;
+            return 0;
+        }
+        Err(e) => {
+            // One line, like every other usage error: clap's problem, its hint (possible
+            // values, a similar flag) and the pointer to --help.
+            let text = e.render().to_string();
+            let line = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            eprintln!("apprunner-audit: {line}");
+            return EXIT_USAGE;
         }
     };
     let result = std::panic::catch_unwind(|| match cli.command {

@@ -384,8 +384,13 @@ fn bad_input_is_one_line_and_exit_2() {
         assert!(r.stdout.is_empty(), "{args:?} printed a report");
         assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
         assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
-        let first = r.stderr.lines().next().unwrap_or_default();
-        assert!(first.contains("error"), "{args:?}: {}", r.stderr);
+        assert_eq!(
+            r.stderr.lines().count(),
+            1,
+            "{args:?}: one line: {}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("error"), "{args:?}: {}", r.stderr);
     }
 }
 
