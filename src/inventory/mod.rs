@@ -289,32 +289,39 @@ impl Inventory {
             column: e.column(),
             message: e.to_string(),
         };
-        // Check the version first, so that a file of another version gets the version message
-        // rather than a confusing field error. (Reading only this field allocates nothing else.)
-        #[derive(Deserialize)]
-        struct VersionOnly {
-            schema_version: Option<serde_json::Value>,
-        }
-        let head: VersionOnly = serde_json::from_str(text).map_err(malformed)?;
-        match head.schema_version.as_ref().and_then(|v| v.as_u64()) {
-            Some(v) if v == u64::from(SCHEMA_VERSION) => {}
-            Some(found) => {
-                return Err(LoadError::Version {
-                    path: path.to_string(),
-                    found,
+        // The whole file is parsed once. Only when that fails is the version looked at, so that
+        // a file of another version gets the version message rather than a confusing field error.
+        let mut inventory: Inventory =
+            match serde_json::from_str::<Inventory>(text) {
+                Ok(inv) if inv.schema_version == SCHEMA_VERSION => inv,
+                Ok(inv) => {
+                    return Err(LoadError::Version {
+                        path: path.to_string(),
+                        found: u64::from(inv.schema_version),
+                    });
+                }
+                Err(full) => {
+                    #[derive(Deserialize)]
+                    struct VersionOnly {
+                        schema_version: Option<serde_json::Value>,
+                    }
+                    let head: VersionOnly = serde_json::from_str(text).map_err(malformed)?;
+                    return Err(match head.schema_version.as_ref().and_then(|v| v.as_u64()) {
+                    Some(found) if found != u64::from(SCHEMA_VERSION) => LoadError::Version {
+                        path: path.to_string(),
+                        found,
+                    },
+                    Some(_) => malformed(full),
+                    None => LoadError::Malformed {
+                        path: path.to_string(),
+                        line: 1,
+                        column: 1,
+                        message: "missing schema_version: this is not an apprunner-audit inventory"
+                            .into(),
+                    },
                 });
-            }
-            None => {
-                return Err(LoadError::Malformed {
-                    path: path.to_string(),
-                    line: 1,
-                    column: 1,
-                    message: "missing schema_version: this is not an apprunner-audit inventory"
-                        .into(),
-                });
-            }
-        }
-        let mut inventory: Inventory = serde_json::from_str(text).map_err(malformed)?;
+                }
+            };
         inventory.normalize();
         inventory
             .check_consistency()
