@@ -541,3 +541,38 @@ fn every_rule_evaluates_over_a_grid_of_shapes() {
     assert!(ev.findings.is_empty(), "{:?}", ev.findings);
     assert!(ev.errors.is_empty() && ev.skipped.is_empty());
 }
+
+/// Rules whose condition reads only the key are asked once per key; every service sharing the
+/// key still gets its own finding (or none), and services without a key are not confused with
+/// each other.
+#[test]
+fn key_level_answers_apply_to_every_service_sharing_the_key() {
+    let catalog = Catalog::embedded().unwrap();
+    assert!(catalog.rules["AR002"].logic.key_only && catalog.rules["AR003"].logic.key_only);
+    assert!(!catalog.rules["AR001"].logic.key_only && !catalog.rules["AR020"].logic.key_only);
+    let doomed = k("doomed").pending_deletion("2026-12-04T00:00:00Z");
+    let fine = k("fine");
+    let mut services = Vec::new();
+    for i in 0..40 {
+        let key = if i % 2 == 0 { doomed.arn() } else { fine.arn() };
+        services.push(svc(&format!("s{i:02}")).key(&key).build());
+        services.push(svc(&format!("n{i:02}")).build());
+    }
+    let inv = inventory(services, vec![doomed.build(), fine.build()], vec![]);
+    let rules: Vec<_> = catalog.rules.values().collect();
+    let ev = evaluate(&inv, &rules);
+    assert!(ev.errors.is_empty(), "{:?}", ev.errors);
+    let of = |rule: &str| -> Vec<String> {
+        ev.findings
+            .iter()
+            .filter(|f| f.rule_id == rule)
+            .map(|f| f.resource_name.clone())
+            .collect()
+    };
+    let mut ar002 = of("AR002");
+    ar002.sort();
+    let want: Vec<String> = (0..40).step_by(2).map(|i| format!("s{i:02}")).collect();
+    assert_eq!(ar002, want);
+    assert_eq!(of("AR001").len(), 40, "each service without a key");
+    assert!(of("AR003").is_empty());
+}

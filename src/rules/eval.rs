@@ -75,10 +75,21 @@ pub fn evaluate(inventory: &Inventory, rules: &[&Rule]) -> Evaluation {
     let mut evaluation = inventory
         .services
         .par_iter()
-        .fold(Evaluation::default, |mut acc, service| {
-            evaluate_service(inventory, service, rules, &settings, &mut acc);
-            acc
-        })
+        .fold(
+            || (Evaluation::default(), KeyVerdicts::default()),
+            |(mut acc, mut verdicts), service| {
+                evaluate_service(
+                    inventory,
+                    service,
+                    rules,
+                    &settings,
+                    &mut verdicts,
+                    &mut acc,
+                );
+                (acc, verdicts)
+            },
+        )
+        .map(|(evaluation, _)| evaluation)
         .reduce(Evaluation::default, |mut a, b| {
             a.findings.extend(b.findings);
             a.errors.extend(b.errors);
@@ -93,12 +104,16 @@ pub fn evaluate(inventory: &Inventory, rules: &[&Rule]) -> Evaluation {
     evaluation
 }
 
+/// The `when` answers of key-only rules, by (rule index, key ARN or none).
+type KeyVerdicts<'a> = std::collections::HashMap<(usize, Option<&'a str>), bool>;
+
 /// Evaluates every rule against one service, adding to `out`.
-fn evaluate_service(
-    inventory: &Inventory,
-    service: &Service,
+fn evaluate_service<'a>(
+    inventory: &'a Inventory,
+    service: &'a Service,
     rules: &[&Rule],
     settings: &[Result<Value, String>],
+    verdicts: &mut KeyVerdicts<'a>,
     out: &mut Evaluation,
 ) {
     let error = |rule: &Rule, message: String| EvalError {
@@ -112,7 +127,26 @@ fn evaluate_service(
     let mut ctx = Context::with_env(CEL_ENV.clone());
     ctx.add_variable_as_val("service", view::service(service));
     ctx.add_variable_as_val("key", view::key(key));
-    for (rule, settings) in rules.iter().zip(settings) {
+    for (index, (rule, settings)) in rules.iter().zip(settings).enumerate() {
+        if rule.logic.key_only
+            && let Ok(settings) = settings
+        {
+            let slot = (index, key.map(|k| k.arn.as_str()));
+            let fires = match verdicts.get(&slot) {
+                Some(fires) => Some(*fires),
+                None => match run_in(&ctx, rule, settings.clone(), "when", &rule.logic.when) {
+                    Ok(Value::Bool(fires)) => {
+                        verdicts.insert(slot, fires);
+                        Some(fires)
+                    }
+                    // Not a bool, or an error: the full program below reports it.
+                    _ => None,
+                },
+            };
+            if fires == Some(false) {
+                continue;
+            }
+        }
         let outcome = settings
             .clone()
             .and_then(|settings| evaluate_rule(&ctx, service, rule, settings));
@@ -161,19 +195,29 @@ fn skip_reason(service: &Service, rule: &Rule, what: &str) -> String {
     )
 }
 
+/// Runs `expr` of `rule` with the rule's settings bound (when it has any: binding an empty map
+/// for each service would cost a conversion per rule per service for nothing).
+fn run_in(
+    ctx: &Context,
+    rule: &Rule,
+    settings: Value,
+    field: &str,
+    expr: &Expr,
+) -> Result<Value, String> {
+    let mut scope = ctx.new_inner_scope();
+    if rule.settings.as_object().is_none_or(|m| !m.is_empty()) {
+        scope.add_variable_from_value("settings", settings);
+    }
+    run(&scope, field, expr)
+}
+
 fn evaluate_rule(
     ctx: &Context,
     service: &Service,
     rule: &Rule,
     settings: Value,
 ) -> Result<Outcome, String> {
-    let mut scope = ctx.new_inner_scope();
-    // Most rules have no settings: binding an empty map for each service would cost a
-    // conversion per rule per service for nothing.
-    if rule.settings.as_object().is_none_or(|m| !m.is_empty()) {
-        scope.add_variable_from_value("settings", settings);
-    }
-    let produced = match run(&scope, "logic", &rule.logic.combined)? {
+    let produced = match run_in(ctx, rule, settings, "logic", &rule.logic.combined)? {
         // `null` means the facts `for_each` names are unknown: say so, never pass silently.
         Value::Null => {
             let what = rule

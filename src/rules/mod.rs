@@ -126,6 +126,9 @@ pub struct Logic {
     /// comprehension instead of the engine copying every item in and out of the interpreter
     /// (measured: the separate programs cost about twice as much).
     pub combined: Expr,
+    /// `when` reads neither `service` nor `item` (and there is no `for_each`): its answer depends
+    /// on the key alone, so evaluation asks it once per key instead of once per service.
+    pub key_only: bool,
 }
 
 impl Logic {
@@ -305,7 +308,12 @@ impl Rule {
         let severity_expr = optional("severity", &raw.logic.severity)?;
         let discriminator = optional("discriminator", &raw.logic.discriminator)?;
         let properties = optional("properties", &raw.logic.properties)?;
+        let key_only = for_each.is_none() && {
+            let refs = when.program.references();
+            !refs.has_variable("service") && !refs.has_variable("item")
+        };
         let mut logic = Logic {
+            key_only,
             for_each,
             when,
             message,
