@@ -141,6 +141,19 @@ async fn read_key(
     region: &str,
 ) -> KeyResult {
     let scope = limits.scope("kms", account, region);
+    let malformed = |message: &str| -> KeyResult {
+        (
+            None,
+            vec![CollectionError {
+                account_id: account.into(),
+                region: region.into(),
+                resource: arn.into(),
+                operation: "kms:DescribeKey".into(),
+                code: "MalformedResponse".into(),
+                message: message.into(),
+            }],
+        )
+    };
     let mut key = Key {
         arn: arn.into(),
         account_id: account.into(),
@@ -166,19 +179,7 @@ async fn read_key(
     let meta = match described {
         Ok(out) => match out.key_metadata() {
             Some(m) => m.clone(),
-            None => {
-                return (
-                    None,
-                    vec![CollectionError {
-                        account_id: account.into(),
-                        region: region.into(),
-                        resource: arn.into(),
-                        operation: "kms:DescribeKey".into(),
-                        code: "MalformedResponse".into(),
-                        message: "the answer has no KeyMetadata".into(),
-                    }],
-                );
-            }
+            None => return malformed("the answer has no KeyMetadata"),
         },
         Err(e) if e.code() == Some("NotFoundException") => {
             key.exists = false;
@@ -203,17 +204,7 @@ async fn read_key(
         || meta.origin().is_none()
         || meta.key_spec().is_none()
     {
-        return (
-            None,
-            vec![CollectionError {
-                account_id: account.into(),
-                region: region.into(),
-                resource: arn.into(),
-                operation: "kms:DescribeKey".into(),
-                code: "MalformedResponse".into(),
-                message: "KeyMetadata lacks KeyState, KeyManager, Origin or KeySpec".into(),
-            }],
-        );
+        return malformed("KeyMetadata lacks KeyState, KeyManager, Origin or KeySpec");
     }
     key.state = meta.key_state().map(|s| s.as_str().to_string());
     key.manager = meta.key_manager().map(|s| s.as_str().to_string());
