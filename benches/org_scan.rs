@@ -20,6 +20,8 @@
 //! `ORG_SCAN_THROTTLE_SERVICES` (default `apprunner,kms`), `OFFLINE_SERVICES` (default 100000).
 #![allow(clippy::print_stdout, clippy::manual_is_multiple_of, dead_code)]
 
+#[path = "../tests/sample/mod.rs"]
+mod sample;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -30,8 +32,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use apprunner_audit::inventory::{
-    CustomDomain, EnvVar, Inventory, Key, Network, Observability, Rotation, Scope, SecretRef,
-    Service, Source, SourceInfo, ValidationRecord,
+    CustomDomain, EnvVar, Inventory, Key, Network, Observability, Scope, SecretRef, Service,
+    Source, SourceInfo, ValidationRecord,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -976,14 +978,19 @@ fn offline_account(a: usize) -> String {
     format!("{:012}", 300_000_000_000u64 + a as u64 * 1_010_101)
 }
 
-fn offline_key_arn(k: usize) -> String {
-    let (account, region) = (
+/// Account and region of offline key `k`.
+fn offline_key_home(k: usize) -> (String, &'static str) {
+    (
         offline_account(k % OFFLINE_ACCOUNTS),
         REGIONS[(k / OFFLINE_ACCOUNTS) % 3],
-    );
+    )
+}
+
+/// Offline key `k`'s UUID, stable from run to run.
+fn offline_key_uuid(k: usize) -> String {
     let h = support::emulator::hex_id(&format!("offline-key-{k}"));
     format!(
-        "arn:aws:kms:{region}:{account}:key/{}-{}-4{}-8{}-{}",
+        "{}-{}-4{}-8{}-{}",
         &h[0..8],
         &h[8..12],
         &h[13..16],
@@ -992,73 +999,26 @@ fn offline_key_arn(k: usize) -> String {
     )
 }
 
+fn offline_key_arn(k: usize) -> String {
+    let (account, region) = offline_key_home(k);
+    format!("arn:aws:kms:{region}:{account}:key/{}", offline_key_uuid(k))
+}
+
 /// Key `k`: mostly clean, with every state the rules care about (by `k % 20`).
 fn offline_key(k: usize) -> Key {
-    let arn = offline_key_arn(k);
-    let (account, region) = (
-        offline_account(k % OFFLINE_ACCOUNTS),
-        REGIONS[(k / OFFLINE_ACCOUNTS) % 3],
-    );
-    let mut key = Key {
-        arn,
-        account_id: account,
-        region: region.to_string(),
-        exists: true,
-        state: Some("Enabled".into()),
-        manager: Some("CUSTOMER".into()),
-        origin: Some("AWS_KMS".into()),
-        spec: Some("SYMMETRIC_DEFAULT".into()),
-        usage: Some("ENCRYPT_DECRYPT".into()),
-        custom_key_store_id: None,
-        multi_region: Some(false),
-        deletion_date: None,
-        valid_to: None,
-        rotation: Rotation {
-            status: "enabled".into(),
-            period_days: Some(365),
-            next_rotation_date: Some("2027-03-01T00:00:00Z".into()),
-        },
-    };
-    let not_applicable = Rotation {
-        status: "not_applicable".into(),
-        ..Default::default()
-    };
+    let (account, region) = offline_key_home(k);
+    let key = sample::key(&account, region, &offline_key_uuid(k));
     match k % 20 {
-        12 | 13 => {
-            key.rotation = Rotation {
-                status: "disabled".into(),
-                ..Default::default()
-            }
-        }
-        14 => {
-            key.state = Some("PendingDeletion".into());
-            key.deletion_date = Some("2026-12-04T00:00:00Z".into());
-            key.rotation = not_applicable;
-        }
-        15 => {
-            key.state = Some("Disabled".into());
-            key.rotation = not_applicable;
-        }
-        16 => {
-            key.origin = Some("EXTERNAL".into());
-            key.valid_to = Some("2027-06-01T00:00:00Z".into());
-            key.rotation = not_applicable;
-        }
-        17 => key.manager = Some("AWS".into()),
-        18 => {
-            key.exists = false;
-            key.state = None;
-            key.manager = None;
-            key.origin = None;
-            key.spec = None;
-            key.usage = None;
-            key.multi_region = None;
-            key.rotation = not_applicable;
-        }
-        19 => key.rotation.period_days = Some(730),
-        _ => {}
+        12 | 13 => key.rotation("disabled", None),
+        14 => key.pending_deletion("2026-12-04T00:00:00Z"),
+        15 => key.state("Disabled"),
+        16 => key.origin("EXTERNAL").valid_to("2027-06-01T00:00:00Z"),
+        17 => key.aws_managed(),
+        18 => key.missing(),
+        19 => key.rotation("enabled", Some(730)),
+        _ => key,
     }
-    key
+    .build()
 }
 
 /// Service `i`: a realistic mix (a few variables, some secrets and domains, some findings).

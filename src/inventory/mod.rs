@@ -182,6 +182,32 @@ pub struct Key {
     pub rotation: Rotation,
 }
 
+impl Key {
+    /// A key known by its ARN only: it exists, and none of its facts has been read yet
+    /// (rotation `not_applicable` until a rotation status says otherwise).
+    pub fn named(arn: &str, account_id: &str, region: &str) -> Key {
+        Key {
+            arn: arn.into(),
+            account_id: account_id.into(),
+            region: region.into(),
+            exists: true,
+            state: None,
+            manager: None,
+            origin: None,
+            spec: None,
+            usage: None,
+            custom_key_store_id: None,
+            multi_region: None,
+            deletion_date: None,
+            valid_to: None,
+            rotation: Rotation {
+                status: "not_applicable".into(),
+                ..Default::default()
+            },
+        }
+    }
+}
+
 /// Automatic rotation of a key.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -224,26 +224,9 @@ impl KeyBuilder {
         self
     }
     pub fn missing(mut self) -> Self {
-        let arn = self.0.arn.clone();
-        let (account, region) = (self.0.account_id.clone(), self.0.region.clone());
         self.0 = Key {
-            arn,
-            account_id: account,
-            region,
             exists: false,
-            state: None,
-            manager: None,
-            origin: None,
-            spec: None,
-            usage: None,
-            custom_key_store_id: None,
-            multi_region: None,
-            deletion_date: None,
-            valid_to: None,
-            rotation: Rotation {
-                status: "not_applicable".into(),
-                ..Default::default()
-            },
+            ..Key::named(&self.0.arn, &self.0.account_id, &self.0.region)
         };
         self
     }

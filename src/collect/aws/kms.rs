@@ -154,25 +154,7 @@ async fn read_key(
             }],
         )
     };
-    let mut key = Key {
-        arn: arn.into(),
-        account_id: account.into(),
-        region: region.into(),
-        exists: true,
-        state: None,
-        manager: None,
-        origin: None,
-        spec: None,
-        usage: None,
-        custom_key_store_id: None,
-        multi_region: None,
-        deletion_date: None,
-        valid_to: None,
-        rotation: Rotation {
-            status: "not_applicable".into(),
-            ..Default::default()
-        },
-    };
+    let mut key = Key::named(arn, account, region);
     let described = limits
         .run(&scope, client.describe_key().key_id(arn).send())
         .await;
