@@ -533,6 +533,20 @@ fn missing_credentials_exit_2_with_one_line() {
     assert!(stderr.contains("no usable AWS credentials"), "{stderr}");
     assert!(stderr.contains("--profile"), "{stderr}");
     assert!(emu.calls().is_empty(), "nothing was scanned");
+
+    // With --org, the caller's identity and the account listing are asked at once: the
+    // credentials are still what the one line names, not the listing.
+    let out = scan_cmd(&emu)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .args(["scan", "--org", "--max-attempts", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("no usable AWS credentials"), "{stderr}");
+    assert!(!stderr.contains("organization"), "{stderr}");
 }
 
 #[test]

@@ -95,23 +95,9 @@ impl fmt::Display for Shard {
     }
 }
 
-/// The accounts to scan, sorted.
-pub async fn resolve(
-    config: &SdkConfig,
-    region: &str,
-    caller: &str,
-    choice: &AccountChoice,
-) -> Result<Vec<String>, SetupError> {
-    match choice {
-        AccountChoice::Caller => Ok(vec![caller.to_string()]),
-        AccountChoice::List(list) => Ok(list.clone()),
-        AccountChoice::Organization => organization_accounts(config, region).await,
-    }
-}
-
 /// Every ACTIVE account of the organization. `Status` is being retired in favour of `State`:
 /// an account is scanned only when neither says anything but ACTIVE.
-async fn organization_accounts(
+pub async fn organization_accounts(
     config: &SdkConfig,
     region: &str,
 ) -> Result<Vec<String>, SetupError> {

@@ -13,33 +13,67 @@ use aws_config::{Region, SdkConfig};
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_smithy_runtime::client::retries::RetryPartition;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 type KeyResult = (Option<Key>, Vec<CollectionError>);
 
+/// The credentials of one scanned account, as far as they are known yet.
+#[derive(Clone)]
+enum Credentials {
+    /// Its role is still being assumed.
+    Pending,
+    Ready(Box<SdkConfig>),
+    /// Its role could not be assumed (a collection error of its own).
+    Failed,
+}
+
+type Clients = Arc<Mutex<HashMap<(String, String), aws_sdk_kms::Client>>>;
+
 /// Reads keys once each, in the background, within the scan's limits.
 pub struct KeyReader {
-    /// Configuration (credentials) of every account being scanned.
-    configs: BTreeMap<String, SdkConfig>,
+    /// Credentials of every account being scanned, published as each account's role is assumed:
+    /// accounts start scanning one by one, and a key read waits only for the account it needs.
+    accounts: BTreeMap<String, watch::Sender<Credentials>>,
     limits: Limits,
+    clients: Clients,
     state: Mutex<State>,
 }
 
 #[derive(Default)]
 struct State {
     requested: HashSet<String>,
-    clients: HashMap<(String, String), aws_sdk_kms::Client>,
     tasks: JoinSet<KeyResult>,
     errors: Vec<CollectionError>,
 }
 
 impl KeyReader {
-    pub fn new(configs: BTreeMap<String, SdkConfig>, limits: Limits) -> Self {
+    /// A reader for a scan of `accounts`, whose credentials are then given with [`Self::ready`]
+    /// or [`Self::failed`].
+    pub fn new(accounts: impl IntoIterator<Item = String>, limits: Limits) -> Self {
         KeyReader {
-            configs,
+            accounts: accounts
+                .into_iter()
+                .map(|a| (a, watch::channel(Credentials::Pending).0))
+                .collect(),
             limits,
+            clients: Clients::default(),
             state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The credentials of `account` are ready.
+    pub fn ready(&self, account: &str, config: SdkConfig) {
+        if let Some(slot) = self.accounts.get(account) {
+            slot.send_replace(Credentials::Ready(Box::new(config)));
+        }
+    }
+
+    /// `account` cannot be read with its own credentials.
+    pub fn failed(&self, account: &str) {
+        if let Some(slot) = self.accounts.get(account) {
+            slot.send_replace(Credentials::Failed);
         }
     }
 
@@ -66,42 +100,59 @@ impl KeyReader {
             return;
         };
         let (key_account, region) = (parsed.account.to_string(), parsed.region.to_string());
-        let (reader, config) = match self.configs.get(&key_account) {
-            Some(config) => (key_account.clone(), config),
-            None => match self.configs.get(requester) {
-                Some(config) => (requester.to_string(), config),
-                None => {
-                    // Unreachable in practice (a requester is always a scanned account), but
-                    // never a silent skip.
-                    state.errors.push(CollectionError {
-                        account_id: requester.into(),
+        let own = self
+            .accounts
+            .get(&key_account)
+            .map(watch::Sender::subscribe);
+        let fallback = self.accounts.get(requester).map(watch::Sender::subscribe);
+        let (requester, limits, clients) = (
+            requester.to_string(),
+            self.limits.clone(),
+            self.clients.clone(),
+        );
+        let arn = arn.to_string();
+        state.tasks.spawn(async move {
+            // The key's own account, once its role is assumed, else the requester's.
+            let mut reader = None;
+            for (account, slot) in [(&key_account, own), (&requester, fallback)] {
+                if let Some(mut slot) = slot
+                    && let Ok(creds) = slot.wait_for(|c| !matches!(c, Credentials::Pending)).await
+                    && let Credentials::Ready(config) = &*creds
+                {
+                    reader = Some((account.clone(), SdkConfig::clone(config)));
+                    break;
+                }
+            }
+            let Some((reader, config)) = reader else {
+                // Unreachable in practice (a requester is scanning, so its credentials are
+                // ready), but never a silent skip.
+                return (
+                    None,
+                    vec![CollectionError {
+                        account_id: requester,
                         region,
-                        resource: arn.into(),
+                        resource: arn,
                         operation: "kms:DescribeKey".into(),
                         code: "NoCredentials".into(),
                         message: "no credentials of the key's or the service's account".into(),
-                    });
-                    return;
-                }
-            },
-        };
-        let client = state
-            .clients
-            .entry((reader.clone(), region.clone()))
-            .or_insert_with(|| {
-                aws_sdk_kms::Client::from_conf(
-                    aws_sdk_kms::config::Builder::from(config)
-                        .region(Region::new(region.clone()))
-                        .retry_partition(RetryPartition::new(format!("kms:{reader}:{region}")))
-                        .build(),
-                )
-            })
-            .clone();
-        let limits = self.limits.clone();
-        let arn = arn.to_string();
-        state
-            .tasks
-            .spawn(async move { read_key(&client, &limits, &arn, &key_account, &region).await });
+                    }],
+                );
+            };
+            let client = clients
+                .lock()
+                .expect("key client lock is never poisoned")
+                .entry((reader.clone(), region.clone()))
+                .or_insert_with(|| {
+                    aws_sdk_kms::Client::from_conf(
+                        aws_sdk_kms::config::Builder::from(&config)
+                            .region(Region::new(region.clone()))
+                            .retry_partition(RetryPartition::new(format!("kms:{reader}:{region}")))
+                            .build(),
+                    )
+                })
+                .clone();
+            read_key(&client, &limits, &arn, &key_account, &region).await
+        });
     }
 
     /// Waits for every key read and returns the keys by ARN and the errors.

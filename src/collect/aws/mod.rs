@@ -1,11 +1,12 @@
 //! Live collection through the official AWS SDK for Rust, over accounts x regions.
 //!
-//! The caller's identity comes first (`sts:GetCallerIdentity`; failure is a credential error,
-//! exit 2). Then the accounts to scan ([`accounts`]: the caller's, a list, or every ACTIVE account
-//! of the organization, optionally one shard of them), each with its own credentials (the caller's
-//! for its own account, an assumed role for the others). Every account x region pair is collected
-//! concurrently ([`apprunner`]), and each KMS key a service names is read once per scan, as soon
-//! as it is first seen, with a client in the key's own account and region ([`kms`]).
+//! The caller's identity (`sts:GetCallerIdentity`; failure is a credential error, exit 2) and,
+//! for `--org`, the organization's accounts are asked at once. Then every account to scan
+//! ([`accounts`]: the caller's, a list, or every ACTIVE account of the organization, optionally
+//! one shard of them) gets its own credentials (the caller's for its own account, an assumed role
+//! for the others) and starts all its regions ([`apprunner`]) as soon as they are ready, without
+//! waiting for the other accounts. Each KMS key a service names is read once per scan, as soon as
+//! it is first seen, with a client in the key's own account and region ([`kms`]).
 //!
 //! Every API call goes through [`Limits`]: a global cap on calls in flight and a cap per
 //! service x account x region, so that one account's API rate is never exceeded however many
@@ -372,9 +373,24 @@ pub async fn collect(opts: &AwsOptions, progress: &Progress) -> Result<Inventory
         .region()
         .map(|r| r.to_string())
         .unwrap_or_else(|| regions[0].clone());
-    let (caller, partition) = caller_identity(&config, &home_region).await?;
-
-    let mut accounts = accounts::resolve(&config, &home_region, &caller, &opts.accounts).await?;
+    // The caller's identity and the organization's accounts do not depend on each other: ask
+    // both at once (one call fewer on the critical path). The identity decides first, so bad
+    // credentials are reported as such, not as an Organizations failure.
+    let listing = async {
+        match &opts.accounts {
+            AccountChoice::Organization => {
+                Some(accounts::organization_accounts(&config, &home_region).await)
+            }
+            _ => None,
+        }
+    };
+    let (identity, listed) = tokio::join!(caller_identity(&config, &home_region), listing);
+    let (caller, partition) = identity?;
+    let mut accounts = match (&opts.accounts, listed) {
+        (_, Some(listed)) => listed?,
+        (AccountChoice::List(list), None) => list.clone(),
+        (_, None) => vec![caller.clone()],
+    };
     if let Some(shard) = &opts.shard {
         accounts.retain(|a| shard.contains(a));
     }
@@ -387,39 +403,40 @@ pub async fn collect(opts: &AwsOptions, progress: &Progress) -> Result<Inventory
     });
     progress.start(accounts.len() * regions.len());
 
-    // Credentials for every account, concurrently: the caller's own, or an assumed role.
-    let mut assumed = JoinSet::new();
+    // Every account at once: each gets its credentials (the caller's own, or an assumed role)
+    // and starts its regions as soon as they are ready, without waiting for the other accounts.
+    let limits = Limits::new(opts.concurrency, opts.scope_concurrency);
+    let keys = Arc::new(kms::KeyReader::new(
+        accounts.iter().cloned(),
+        limits.clone(),
+    ));
+    let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel();
+    let mut account_tasks = JoinSet::new();
     for account in accounts {
-        let (config, caller, partition) = (config.clone(), caller.clone(), partition.clone());
-        let sts_region = home_region.clone();
-        let (role, external_id, session) = (
-            opts.role_name.clone(),
-            opts.external_id.clone(),
-            opts.role_session_name.clone(),
-        );
-        assumed.spawn(async move {
-            let result = accounts::account_config(
-                &config,
-                &caller,
-                &account,
-                &partition,
-                &role,
-                external_id.as_deref(),
-                &session,
-                &sts_region,
-            )
-            .await;
-            (account, result)
-        });
+        let job = AccountJob {
+            account,
+            regions: regions.clone(),
+            base: config.clone(),
+            caller: caller.clone(),
+            partition: partition.clone(),
+            opts: opts.clone(),
+            home_region: home_region.clone(),
+            limits: limits.clone(),
+            keys: keys.clone(),
+        };
+        let done_tx = done_tx.clone();
+        account_tasks.spawn(job.run(done_tx));
     }
-    let mut configs = std::collections::BTreeMap::new();
-    while let Some(joined) = assumed.join_next().await {
-        let (account, result) = joined.expect("account tasks do not panic");
-        match result {
-            Ok(cfg) => {
-                configs.insert(account, cfg);
+    drop(done_tx);
+    while let Some(event) = done.recv().await {
+        match event {
+            Done::Scope(part) => {
+                progress.scope_done(part.services.len(), part.errors.len());
+                inventory.scopes.push(part.scope);
+                inventory.services.extend(part.services);
+                inventory.errors.extend(part.errors);
             }
-            Err(error) => {
+            Done::AccountFailed(account, error) => {
                 for region in &regions {
                     inventory.scopes.push(Scope {
                         account_id: account.clone(),
@@ -433,28 +450,10 @@ pub async fn collect(opts: &AwsOptions, progress: &Progress) -> Result<Inventory
             }
         }
     }
-
-    let limits = Limits::new(opts.concurrency, opts.scope_concurrency);
-    let keys = Arc::new(kms::KeyReader::new(configs.clone(), limits.clone()));
-    let mut tasks = JoinSet::new();
-    for (account, account_config) in &configs {
-        for region in &regions {
-            let scope = apprunner::ScopeJob {
-                account: account.clone(),
-                region: region.clone(),
-                config: account_config.clone(),
-                limits: limits.clone(),
-                keys: keys.clone(),
-            };
-            tasks.spawn(async move { scope.run().await });
-        }
-    }
-    while let Some(joined) = tasks.join_next().await {
-        let part = joined.expect("scope tasks do not panic");
-        progress.scope_done(part.services.len(), part.errors.len());
-        inventory.scopes.push(part.scope);
-        inventory.services.extend(part.services);
-        inventory.errors.extend(part.errors);
+    // Every sender is gone: each task has finished (a panic, which would lose its scopes, is
+    // surfaced here rather than ignored).
+    while let Some(joined) = account_tasks.join_next().await {
+        joined.expect("account tasks do not panic");
     }
     let (keys, key_errors) = keys.finish().await;
     progress.errors(key_errors.len());
@@ -462,6 +461,68 @@ pub async fn collect(opts: &AwsOptions, progress: &Progress) -> Result<Inventory
     inventory.errors.extend(key_errors);
     inventory.normalize();
     Ok(inventory)
+}
+
+/// What an account task reports, as it happens.
+enum Done {
+    /// One account x region was collected.
+    Scope(apprunner::ScopePart),
+    /// The account's role could not be assumed: none of its regions was collected.
+    AccountFailed(String, CollectionError),
+}
+
+/// One account of the scan: its credentials, then all its regions at once.
+struct AccountJob {
+    account: String,
+    regions: Vec<String>,
+    base: SdkConfig,
+    caller: String,
+    partition: String,
+    opts: AwsOptions,
+    home_region: String,
+    limits: Limits,
+    keys: Arc<kms::KeyReader>,
+}
+
+impl AccountJob {
+    async fn run(self, done: tokio::sync::mpsc::UnboundedSender<Done>) {
+        let config = accounts::account_config(
+            &self.base,
+            &self.caller,
+            &self.account,
+            &self.partition,
+            &self.opts.role_name,
+            self.opts.external_id.as_deref(),
+            &self.opts.role_session_name,
+            &self.home_region,
+        )
+        .await;
+        let config = match config {
+            Ok(config) => config,
+            Err(error) => {
+                self.keys.failed(&self.account);
+                // The receiver lives until every task has finished.
+                let _ = done.send(Done::AccountFailed(self.account, error));
+                return;
+            }
+        };
+        self.keys.ready(&self.account, config.clone());
+        let mut scopes = JoinSet::new();
+        for region in self.regions {
+            let scope = apprunner::ScopeJob {
+                account: self.account.clone(),
+                region,
+                config: config.clone(),
+                limits: self.limits.clone(),
+                keys: self.keys.clone(),
+            };
+            scopes.spawn(async move { scope.run().await });
+        }
+        while let Some(joined) = scopes.join_next().await {
+            let part = joined.expect("scope tasks do not panic");
+            let _ = done.send(Done::Scope(part));
+        }
+    }
 }
 
 fn now_rfc3339() -> String {
