@@ -38,7 +38,7 @@ use apprunner_audit::inventory::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 use support::moto::{Creds, DEFAULT_ACCOUNT, Moto};
-use support::{AppRunnerEmulator, Call, Fault, Scenario, service};
+use support::{AppRunnerEmulator, Call, Fault, LatencyModel, Scenario, service};
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
 const MEMBERS: usize = 30;
@@ -124,6 +124,49 @@ fn clean_command(binary: &Path, endpoint: &str, creds: &Creds) -> Command {
 }
 
 /// Runs `cmd` to completion (killed after `timeout`): (exit code, stdout, stderr, wall time).
+/// Every call of the org scan, one JSON line each, times in ms since the binary was started, to
+/// `target/org_scan_calls.jsonl`: the timeline behind the ratio, for anyone who wants to look.
+fn write_trace(calls: &[Call], spawned_at: Duration) {
+    let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
+    let mut text = String::new();
+    for c in calls {
+        let line = json!({
+            "at_ms": ms(c.at.saturating_sub(spawned_at)),
+            "took_ms": ms(c.took),
+            "service": c.service,
+            "operation": c.operation,
+            "account": c.account,
+            "region": c.region,
+            "resource": c.resource,
+            "digest": c.request_digest,
+            "fault": c.fault,
+            "injected": c.injected,
+        });
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
+    let path = target_dir().join("org_scan_calls.jsonl");
+    if let Err(e) = std::fs::write(&path, text) {
+        eprintln!("org_scan: cannot write {}: {e}", path.display());
+    }
+}
+
+/// (busy, total) jiffies of all cores from `/proc/stat`, where there is one.
+fn machine_cpu() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    let idle = fields.get(3)? + fields.get(4).unwrap_or(&0);
+    let total: u64 = fields.iter().take(8).sum();
+    Some((total - idle, total))
+}
+
 fn run(mut cmd: Command, timeout: Duration) -> (Option<i32>, Vec<u8>, String, Duration) {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -398,11 +441,19 @@ fn org_scan(binary: &Path) -> Value {
     let throttle = env_f64("ORG_SCAN_THROTTLE", 0.10);
     let throttled_services =
         std::env::var("ORG_SCAN_THROTTLE_SERVICES").unwrap_or_else(|_| "apprunner,kms".into());
+    // The latency is each call's response time by default (the emulator's and moto's own work
+    // inside it); `ORG_SCAN_LATENCY_MODEL=added` adds it after that work instead.
+    let latency_model = match std::env::var("ORG_SCAN_LATENCY_MODEL").as_deref() {
+        Ok("added") => LatencyModel::Added,
+        Ok("response-time") | Err(_) => LatencyModel::ResponseTime,
+        Ok(other) => panic!("ORG_SCAN_LATENCY_MODEL={other}: use response-time or added"),
+    };
     let mut scenario = plan
         .scenario
         .clone()
         .page_size(20)
         .latency(LATENCY)
+        .latency_model(latency_model)
         .workers(WORKERS)
         .seed(seed)
         .accounts_from_moto(&moto.endpoint)
@@ -444,8 +495,11 @@ fn org_scan(binary: &Path) -> Value {
     cmd.args(&extra);
     eprintln!("org_scan: running the scan ...");
     let spawned_at = emulator.elapsed();
+    let cpu_before = machine_cpu();
     let (status, stdout, stderr, wall) = run(cmd, ORG_SCAN_TIMEOUT);
+    let cpu_after = machine_cpu();
     let calls = emulator.calls();
+    write_trace(&calls, spawned_at);
     let counts = emulator.call_counts();
     let throttled = emulator.throttled();
     drop(emulator);
@@ -463,10 +517,18 @@ fn org_scan(binary: &Path) -> Value {
             "services": plan.services,
             "keys": plan.keys.len(),
             "latency_ms": LATENCY.as_millis() as u64,
+            "latency_model": format!("{latency_model:?}"),
             "throttle_probability": throttle,
             "throttled_services": throttled_services,
             "seed": seed,
             "emulator_workers": WORKERS,
+        },
+        // Share of the machine's cores busy (binary, emulator, moto, anything else) while the
+        // scan ran: near 1.0, the wall time measures the machine, not the client.
+        "machine_cpu_busy": match (cpu_before, cpu_after) {
+            (Some((busy0, all0)), Some((busy1, all1))) if all1 > all0 =>
+                json!((busy1 - busy0) as f64 / (all1 - all0) as f64),
+            _ => Value::Null,
         },
     });
     let Some(report) = report else {
@@ -627,6 +689,10 @@ fn org_scan(binary: &Path) -> Value {
         "calls_span_seconds": span,
         "mean_calls_in_flight": if span > 0.0 { busy / span } else { 0.0 },
         "peak_calls_in_flight": peak_in_flight,
+        // Answers later than the latency: the emulator or moto could not keep up (their work
+        // exceeded the response time), which no client can avoid.
+        "calls_slower_than_latency": calls.iter().filter(|c| c.took > LATENCY + Duration::from_millis(2)).count(),
+        "slowest_call_ms": calls.iter().map(|c| c.took).max().unwrap_or_default().as_secs_f64() * 1e3,
     });
     // When each operation ran, relative to the process start: where the wall time goes.
     let mut phases: BTreeMap<String, (f64, f64, f64, usize)> = BTreeMap::new();
@@ -728,16 +794,19 @@ struct CriticalPath {
 /// L, the longest chain of calls that must follow one another, each at least one latency:
 ///
 /// ```text
-/// GetCallerIdentity                 1   the caller's account (scanned with its own credentials)
-/// -> ListAccounts pages             P_a each page needs the previous NextToken
-/// -> AssumeRole                     1   needs the account id from a page
+/// ListAccounts pages                P_a each page needs the previous NextToken; in parallel,
+///   (and GetCallerIdentity          1   the caller's account, scanned with its own credentials)
+/// -> AssumeRole                     1   needs the account id from a page, and the caller's
 /// -> ListServices pages             P_s in one account x region, token after token
 /// -> DescribeService                1   needs the ARN from a page
 /// -> max(DescribeCustomDomains pages P_d,          token after token
 ///        DescribeKey -> GetKeyRotationStatus  2)  the key ARN is in DescribeService's answer;
 ///                                                 rotation only for keys that can rotate
-/// L = 1 + P_a + 1 + P_s + 1 + max(P_d, 2)
+/// L = max(P_a, 1) + 1 + P_s + 1 + max(P_d, 2)
 /// ```
+///
+/// (GetCallerIdentity needs nothing from ListAccounts nor the other way round, so it is not in
+/// the chain; a binary that asks them one after the other pays one latency more than L.)
 ///
 /// Page counts are those the scan actually needed: the successful (not injected) distinct
 /// requests of each chain (ListAccounts in total, ListServices per account x region,
@@ -745,12 +814,12 @@ struct CriticalPath {
 /// being small on purpose; retries are excluded (they are what the ratio measures). Here
 /// P_a = ceil(33 accounts / page size): 1 when the binary leaves ListAccounts' MaxResults unset
 /// (moto then answers up to 100 per page), 2 with MaxResults 20 (AWS's maximum); P_s = 1
-/// (8 services, pages of 20); P_d = 2 (7 domains, pages of at most 5): L = 7 or 8. The lower
+/// (8 services, pages of 20); P_d = 2 (7 domains, pages of at most 5): L = 6 or 7. The lower
 /// bound is 40 ms x L: it ignores moto's own processing time and the process start-up.
 ///
 /// `strict_chain` is the same DAG without the one edge the brief's chain adds:
 /// DescribeCustomDomains needs only the ARN from ListServices, not DescribeService's answer, so
-/// L' = 1 + P_a + 1 + P_s + max(P_d, 1 + 2). With P_d = 2 both give the same L.
+/// L' = P_a + 1 + P_s + max(P_d, 1 + 2). With P_d = 2 both give the same L.
 fn critical_path(calls: &[Call], plan: &OrgPlan) -> CriticalPath {
     // Most distinct answered requests (pages) of `op` within one group of `group`.
     fn pages(calls: &[Call], op: &str, group: impl Fn(&Call) -> String) -> usize {
@@ -777,9 +846,9 @@ fn critical_path(calls: &[Call], plan: &OrgPlan) -> CriticalPath {
     })
     .max(plan.max_domains.div_ceil(5).max(1));
     let key_chain = if plan.rotatable_keys > 0 { 2 } else { 1 };
-    let chain = 1 + list_accounts_pages + 1 + list_services_pages + 1 + domain_pages.max(key_chain);
+    let chain = list_accounts_pages + 1 + list_services_pages + 1 + domain_pages.max(key_chain);
     let strict_chain =
-        1 + list_accounts_pages + 1 + list_services_pages + domain_pages.max(1 + key_chain);
+        list_accounts_pages + 1 + list_services_pages + domain_pages.max(1 + key_chain);
     CriticalPath {
         chain,
         strict_chain,
@@ -797,13 +866,14 @@ fn print_org_scan(r: &Value) {
     );
     let s = &r["scenario"];
     println!(
-        "scenario: {} accounts scanned (+{} suspended) x {} regions, {} services, {} keys; latency {} ms; throttling {} on {} (seed {:#x}); {} emulator workers",
+        "scenario: {} accounts scanned (+{} suspended) x {} regions, {} services, {} keys; latency {} ms ({}); throttling {} on {} (seed {:#x}); {} emulator workers",
         s["accounts_scanned"],
         s["accounts_suspended"],
         s["regions"].as_array().map(Vec::len).unwrap_or(0),
         s["services"],
         s["keys"],
         s["latency_ms"],
+        s["latency_model"].as_str().unwrap_or("Added"),
         s["throttle_probability"],
         s["throttled_services"].as_str().unwrap_or_default(),
         s["seed"].as_u64().unwrap_or(0),
@@ -872,6 +942,18 @@ fn print_org_scan(r: &Value) {
             t["start_to_first_call_seconds"].as_f64().unwrap_or(0.0),
             t["last_answer_to_exit_seconds"].as_f64().unwrap_or(0.0)
         ),
+    );
+    row(
+        "calls answered > 2 ms after the latency / slowest",
+        format!(
+            "{} / {:.1} ms (the emulator or moto could not keep up)",
+            t["calls_slower_than_latency"],
+            t["slowest_call_ms"].as_f64().unwrap_or(0.0)
+        ),
+    );
+    row(
+        "machine CPU busy during the scan (2 cores = 1.0)",
+        format!("{:.2}", r["machine_cpu_busy"].as_f64().unwrap_or(f64::NAN)),
     );
     row(
         "calls in flight: mean / peak",

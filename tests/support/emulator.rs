@@ -74,8 +74,11 @@ pub struct Scenario {
     pub faults: Vec<Fault>,
     /// Largest `ListServices` page, whatever `MaxResults` says (default 2, so paging is exercised).
     pub page_size: usize,
-    /// Delay added before every answer (App Runner and forwarded calls alike).
+    /// Delay of every answer (App Runner and forwarded calls alike), as [`Scenario::latency_model`]
+    /// says.
     pub latency: Option<Duration>,
+    /// How [`Scenario::latency`] applies.
+    pub latency_model: LatencyModel,
     /// How callers' accounts are resolved; `None`: they are not (every caller sees everything).
     pub accounts: Option<AccountResolver>,
     /// moto endpoint that non-App Runner requests are forwarded to; `None`: they are answered
@@ -96,12 +99,26 @@ impl Default for Scenario {
             faults: Vec::new(),
             page_size: 2,
             latency: None,
+            latency_model: LatencyModel::Added,
             accounts: None,
             forward_to: None,
             seed: DEFAULT_SEED,
             workers: DEFAULT_WORKERS,
         }
     }
+}
+
+/// How the scenario's latency delays an answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LatencyModel {
+    /// After the emulator's own work (and moto's, for forwarded calls), the whole latency.
+    #[default]
+    Added,
+    /// The latency is the response time: the answer leaves the latency after the request
+    /// arrived, the emulator's (and moto's) work included; later only when that work alone takes
+    /// longer. This models an API that answers in a fixed time, so that what a benchmark measures
+    /// is the client, not how fast moto's Python runs on the same cores.
+    ResponseTime,
 }
 
 /// Maps access key ids to accounts: the fixed map first, then moto's STS `GetCallerIdentity`.
@@ -159,6 +176,21 @@ impl Scenario {
     pub fn latency(mut self, latency: Duration) -> Self {
         self.latency = Some(latency);
         self
+    }
+
+    pub fn latency_model(mut self, model: LatencyModel) -> Self {
+        self.latency_model = model;
+        self
+    }
+
+    /// How long a call that arrived `elapsed` ago still waits before its answer, and the time
+    /// from its arrival to its answer.
+    fn answer_delay(&self, elapsed: Duration) -> (Duration, Duration) {
+        let latency = self.latency.unwrap_or_default();
+        match self.latency_model {
+            LatencyModel::Added => (latency, elapsed + latency),
+            LatencyModel::ResponseTime => (latency.saturating_sub(elapsed), elapsed.max(latency)),
+        }
     }
 
     /// Resolves callers' accounts with moto's STS `GetCallerIdentity` (static keys such as
@@ -1015,6 +1047,41 @@ fn resolve_account(shared: &Shared, access_key_id: &str) -> Option<Result<String
     Some(answer)
 }
 
+/// Remembers the account of the access key id an `AssumeRole` answer hands out (the account of
+/// its `AssumedRoleUser` ARN, which is what moto's `GetCallerIdentity` would say), so that the
+/// caller's first call with the new key does not wait on a lookup in moto.
+fn learn_assumed_role_account(shared: &Shared, body: &[u8]) {
+    if shared.scenario.accounts.is_none() {
+        return;
+    }
+    let text = String::from_utf8_lossy(body);
+    let between = |open: &str, close: &str| {
+        text.split_once(open)
+            .and_then(|(_, rest)| rest.split_once(close))
+            .map(|(inner, _)| inner.trim().to_string())
+    };
+    let key = between("<AccessKeyId>", "</AccessKeyId>");
+    let account = between("<AssumedRoleUser>", "</AssumedRoleUser>").and_then(|user| {
+        let arn = user
+            .split_once("<Arn>")?
+            .1
+            .split_once("</Arn>")?
+            .0
+            .trim()
+            .to_string();
+        // arn:aws:sts::123456789012:assumed-role/Role/session
+        let account = arn.split(':').nth(4)?.to_string();
+        (account.len() == 12).then_some(account)
+    });
+    if let (Some(key), Some(account)) = (key, account) {
+        shared
+            .accounts
+            .lock()
+            .unwrap()
+            .insert(key, Arc::new(Mutex::new(Some(account))));
+    }
+}
+
 /// moto's STS GetCallerIdentity for an access key id (moto does not check signatures).
 pub fn moto_caller_account(endpoint: &str, access_key_id: &str) -> Result<String, String> {
     let headers = [
@@ -1140,6 +1207,7 @@ fn serve_apprunner(shared: &Shared, incoming: &Incoming) -> HttpResponse {
             }
         }
     };
+    let delay = scenario.answer_delay(incoming.arrived.elapsed());
     record(
         shared,
         Call {
@@ -1159,13 +1227,11 @@ fn serve_apprunner(shared: &Shared, incoming: &Incoming) -> HttpResponse {
             injected,
             forwarded: false,
             at: incoming.arrived - shared.started,
-            took: incoming.arrived.elapsed() + scenario.latency.unwrap_or_default(),
+            took: delay.1,
         },
     );
     // Sleep without holding any lock, so that concurrent requests overlap.
-    if let Some(latency) = scenario.latency {
-        std::thread::sleep(latency);
-    }
+    std::thread::sleep(delay.0);
 
     let mut response = HttpResponse::new(
         answer.status,
@@ -1302,6 +1368,10 @@ fn serve_forwarded(shared: &Shared, endpoint: &str, incoming: &Incoming) -> Http
     };
     // The code answered (STS's own name for an injected throttle, moto's code otherwise).
     let error_code = error_code_of(status, &headers, &body);
+    if operation == "AssumeRole" && status == 200 {
+        learn_assumed_role_account(shared, &body);
+    }
+    let delay = scenario.answer_delay(incoming.arrived.elapsed());
     record(
         shared,
         Call {
@@ -1317,12 +1387,10 @@ fn serve_forwarded(shared: &Shared, endpoint: &str, incoming: &Incoming) -> Http
             injected,
             forwarded: true,
             at: incoming.arrived - shared.started,
-            took: incoming.arrived.elapsed() + scenario.latency.unwrap_or_default(),
+            took: delay.1,
         },
     );
-    if let Some(latency) = scenario.latency {
-        std::thread::sleep(latency);
-    }
+    std::thread::sleep(delay.0);
 
     let headers = headers
         .into_iter()

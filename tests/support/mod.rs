@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 #[allow(unused_imports)]
 pub use emulator::{
-    AccountResolver, AppRunnerEmulator, Call, Fault, Scenario, ServiceSpec, service,
+    AccountResolver, AppRunnerEmulator, Call, Fault, LatencyModel, Scenario, ServiceSpec, service,
 };
 #[allow(unused_imports)]
 pub use moto::{Creds, Moto, moto};
