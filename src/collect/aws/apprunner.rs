@@ -6,7 +6,8 @@
 //! not be read; what could be read is kept.
 
 use super::kms::KeyReader;
-use super::{Limits, collection_error};
+use super::limits::Gate;
+use super::{Limits, Priority, collection_error};
 use crate::inventory::env::sanitize_url;
 use crate::inventory::{
     Arn, CollectionError, CustomDomain, EnvVar, Network, Observability, Scope, SecretRef, Service,
@@ -16,7 +17,6 @@ use aws_config::{Region, SdkConfig};
 use aws_smithy_runtime::client::retries::RetryPartition;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 /// The work of one account x region.
@@ -60,7 +60,7 @@ impl ScopeJob {
             .into_paginator()
             .send();
         loop {
-            let page = match self.limits.run(&scope, pages.next()).await {
+            let page = match self.limits.run(&scope, Priority::Chain, pages.next()).await {
                 None => break,
                 Some(Ok(page)) => page,
                 Some(Err(e)) => {
@@ -127,7 +127,7 @@ impl ScopeJob {
 struct Describe {
     client: aws_sdk_apprunner::Client,
     limits: Limits,
-    scope: Arc<Semaphore>,
+    scope: Arc<Gate>,
     keys: Arc<KeyReader>,
     account: String,
     region: String,
@@ -168,10 +168,11 @@ impl Describe {
     async fn describe(&self, owner: &str) -> Result<Option<Service>, CollectionError> {
         let (region, arn) = (self.region.as_str(), self.arn.as_str());
         let call = self.client.describe_service().service_arn(arn).send();
-        let described =
-            self.limits.run(&self.scope, call).await.map_err(|e| {
-                collection_error(owner, region, arn, "apprunner:DescribeService", &e)
-            })?;
+        let described = self
+            .limits
+            .run(&self.scope, Priority::Chain, call)
+            .await
+            .map_err(|e| collection_error(owner, region, arn, "apprunner:DescribeService", &e))?;
         let Some(raw) = described.service() else {
             return Err(CollectionError {
                 account_id: owner.into(),
@@ -202,7 +203,11 @@ impl Describe {
             .service_arn(arn)
             .into_paginator()
             .send();
-        while let Some(page) = self.limits.run(&self.scope, pages.next()).await {
+        while let Some(page) = self
+            .limits
+            .run(&self.scope, Priority::Bulk, pages.next())
+            .await
+        {
             let page = page.map_err(|e| {
                 collection_error(owner, region, arn, "apprunner:DescribeCustomDomains", &e)
             })?;

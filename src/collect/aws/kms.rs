@@ -7,7 +7,7 @@
 //! by ARN when the key policy allows). `DescribeKey` comes first; `GetKeyRotationStatus` only for
 //! keys that can rotate automatically (enabled, symmetric, origin `AWS_KMS`).
 
-use super::{Limits, collection_error};
+use super::{Limits, Priority, collection_error};
 use crate::inventory::{Arn, CollectionError, Key, Rotation};
 use aws_config::{Region, SdkConfig};
 use aws_sdk_kms::error::ProvideErrorMetadata;
@@ -207,7 +207,11 @@ async fn read_key(
     };
     let mut key = Key::named(arn, account, region);
     let described = limits
-        .run(&scope, client.describe_key().key_id(arn).send())
+        .run(
+            &scope,
+            Priority::Chain,
+            client.describe_key().key_id(arn).send(),
+        )
         .await;
     let meta = match described {
         Ok(out) => match out.key_metadata() {
@@ -258,7 +262,11 @@ async fn read_key(
         return (Some(key), vec![]);
     }
     let rotation = limits
-        .run(&scope, client.get_key_rotation_status().key_id(arn).send())
+        .run(
+            &scope,
+            Priority::Chain,
+            client.get_key_rotation_status().key_id(arn).send(),
+        )
         .await;
     match rotation {
         Ok(out) => {

@@ -10,7 +10,7 @@
 //!
 //! Every API call goes through [`Limits`]: a global cap on calls in flight and a cap per
 //! service x account x region, so that one account's API rate is never exceeded however many
-//! accounts run at once. Retries back off exponentially with jitter (standard mode), in a retry
+//! accounts run at once; calls that others wait on are served first. Retries back off exponentially with jitter (standard mode), in a retry
 //! partition per account x region; `--adaptive-retries` adds the SDK's client-side rate limiter.
 //!
 //! Endpoints, credentials and retries come from the SDK's own configuration chain
@@ -22,6 +22,7 @@
 pub mod accounts;
 pub mod apprunner;
 pub mod kms;
+pub mod limits;
 
 use super::progress::Progress;
 use crate::inventory::{CollectionError, Inventory, Scope, SourceInfo};
@@ -30,11 +31,15 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_apprunner::error::{ProvideErrorMetadata, SdkError};
-use std::collections::{BTreeSet, HashMap};
-use std::future::Future;
-use std::sync::{Arc, Mutex};
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+pub use limits::{Limits, Priority};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 /// Regions that offer App Runner (AWS-NOTES.md).
@@ -201,57 +206,12 @@ where
     }
 }
 
-/// The semaphore of each service x account x region, by (service, account, region).
-type ScopeSemaphores = HashMap<(&'static str, String, String), Arc<Semaphore>>;
-
-/// Caps on API calls in flight: one for the whole scan, one per service x account x region
-/// (AWS rate-limits each service per account and region; and key reads, which the key rotation
-/// check waits on, must not queue behind a region's App Runner calls).
-#[derive(Clone)]
-pub struct Limits {
-    global: Arc<Semaphore>,
-    per_scope: usize,
-    scopes: Arc<Mutex<ScopeSemaphores>>,
-}
-
-impl Limits {
-    pub fn new(global: usize, per_scope: usize) -> Self {
-        Limits {
-            global: Arc::new(Semaphore::new(global.max(1))),
-            per_scope: per_scope.max(1),
-            scopes: Arc::default(),
-        }
-    }
-
-    /// The semaphore of one AWS service (`apprunner`, `kms`) in one account x region.
-    pub fn scope(&self, service: &'static str, account: &str, region: &str) -> Arc<Semaphore> {
-        self.scopes
-            .lock()
-            .expect("limits lock is never poisoned")
-            .entry((service, account.to_string(), region.to_string()))
-            .or_insert_with(|| Arc::new(Semaphore::new(self.per_scope)))
-            .clone()
-    }
-
-    /// Runs one API call within both caps. The scope permit is taken first, so a call waiting
-    /// for its busy account never holds a global permit.
-    pub async fn run<F: Future>(&self, scope: &Semaphore, call: F) -> F::Output {
-        let _scope = scope.acquire().await.expect("semaphores are never closed");
-        let _global = self
-            .global
-            .acquire()
-            .await
-            .expect("semaphores are never closed");
-        call.await
-    }
-}
-
 /// One HTTPS client (rustls with aws-lc, proxy settings from the environment, as the SDK's
 /// default) for every SDK client of the scan. Without it, each of the hundreds of clients of an
 /// organization scan builds its own: its own trust store parsing and its own connection pool.
-fn shared_https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+fn shared_https_client() -> SharedHttpClient {
     use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig, tls};
-    Builder::new().build_with_connector_fn(|settings, components| {
+    let client = Builder::new().build_with_connector_fn(|settings, components| {
         let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
             tls::rustls_provider::CryptoMode::AwsLc,
         ));
@@ -261,7 +221,30 @@ fn shared_https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClie
         }
         connector.set_proxy_config(Some(ProxyConfig::from_env()));
         connector.build()
-    })
+    });
+    SharedHttpClient::new(ConnectorsOnDemand(client))
+}
+
+/// The shared client without its eager check. The SDK's HTTPS client checks itself on every
+/// `Client::from_conf` by building a whole TLS connector (trust store included) and throwing it
+/// away: with a client per account x region and per key account, that was a tenth of an
+/// organization scan's CPU (measured with perf on the org_scan benchmark). Connectors are still
+/// built, once per set of timeouts, on the first call that needs one.
+#[derive(Debug)]
+struct ConnectorsOnDemand(SharedHttpClient);
+
+impl HttpClient for ConnectorsOnDemand {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 /// Loads the SDK configuration: default chain, optional profile, retries, timeouts, one shared
