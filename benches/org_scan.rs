@@ -151,6 +151,44 @@ fn write_trace(calls: &[Call], spawned_at: Duration) {
     }
 }
 
+/// CPU seconds (user + system) of the processes whose command line contains `needle` (NULs
+/// separate the arguments), from `/proc`; 0 where there is none.
+fn processes_cpu(needle: &str) -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    dir.filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+        })
+        .map(|e| processes_cpu_of(&e.file_name().to_string_lossy()))
+        .sum()
+}
+
+/// CPU seconds (user + system) of one process (`self` or a pid), from `/proc/<pid>/stat`.
+fn processes_cpu_of(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces): state is the 1st, utime the 12th.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<f64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    // Clock ticks of 1/100 s, as on every Linux this runs on.
+    (fields.get(11).unwrap_or(&0.0) + fields.get(12).unwrap_or(&0.0)) / 100.0
+}
+
 /// (busy, total) jiffies of all cores from `/proc/stat`, where there is one.
 fn machine_cpu() -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
@@ -496,8 +534,22 @@ fn org_scan(binary: &Path) -> Value {
     eprintln!("org_scan: running the scan ...");
     let spawned_at = emulator.elapsed();
     let cpu_before = machine_cpu();
+    let moto_port = moto
+        .endpoint
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let (moto_cpu0, bench_cpu0) = (
+        processes_cpu(&format!("-p\0{moto_port}")),
+        processes_cpu_of("self"),
+    );
     let (status, stdout, stderr, wall) = run(cmd, ORG_SCAN_TIMEOUT);
     let cpu_after = machine_cpu();
+    let (moto_cpu1, bench_cpu1) = (
+        processes_cpu(&format!("-p\0{moto_port}")),
+        processes_cpu_of("self"),
+    );
     let calls = emulator.calls();
     write_trace(&calls, spawned_at);
     let counts = emulator.call_counts();
@@ -525,6 +577,10 @@ fn org_scan(binary: &Path) -> Value {
         },
         // Share of the machine's cores busy (binary, emulator, moto, anything else) while the
         // scan ran: near 1.0, the wall time measures the machine, not the client.
+        // CPU seconds used during the scan by moto and by this process (the emulator's
+        // threads, and the harness waiting on the binary).
+        "moto_cpu_seconds": moto_cpu1 - moto_cpu0,
+        "emulator_cpu_seconds": bench_cpu1 - bench_cpu0,
         "machine_cpu_busy": match (cpu_before, cpu_after) {
             (Some((busy0, all0)), Some((busy1, all1))) if all1 > all0 =>
                 json!((busy1 - busy0) as f64 / (all1 - all0) as f64),
@@ -953,7 +1009,12 @@ fn print_org_scan(r: &Value) {
     );
     row(
         "machine CPU busy during the scan (2 cores = 1.0)",
-        format!("{:.2}", r["machine_cpu_busy"].as_f64().unwrap_or(f64::NAN)),
+        format!(
+            "{:.2}; CPU seconds: moto {:.2}, emulator {:.2}",
+            r["machine_cpu_busy"].as_f64().unwrap_or(f64::NAN),
+            r["moto_cpu_seconds"].as_f64().unwrap_or(f64::NAN),
+            r["emulator_cpu_seconds"].as_f64().unwrap_or(f64::NAN)
+        ),
     );
     row(
         "calls in flight: mean / peak",
