@@ -1,6 +1,6 @@
 //! Evaluation: every selected rule against every service of an inventory, in parallel (rayon).
 //!
-//! Each service is converted to a CEL value once and every rule runs against it, binding:
+//! Each service is bound as a lazy CEL map ([`view`]) and every rule runs against it, binding:
 //! `service` (the inventory's service), `key` (the KMS key it names, or `null` when it names none
 //! or the key could not be read), `settings` (the rule's settings) and, inside `for_each`, `item`.
 //!
@@ -165,12 +165,16 @@ fn evaluate_service<'a>(
 }
 
 fn run(ctx: &Context, field: &str, expr: &Expr) -> Result<Value, String> {
-    expr.program.execute(ctx).map_err(|e| {
-        format!(
-            "logic.{field} failed: {e} (expression: {})",
-            expr.source.trim()
-        )
-    })
+    // Not `Program::execute`: its conversion of the result knows nothing of the inventory's
+    // lazy maps (`view::Node`), which a rule may put in what it returns.
+    Value::resolve_val(expr.program.expression(), ctx)
+        .and_then(|v| view::to_value(v.as_ref()))
+        .map_err(|e| {
+            format!(
+                "logic.{field} failed: {e} (expression: {})",
+                expr.source.trim()
+            )
+        })
 }
 
 /// What one rule gave for one service.

@@ -1,24 +1,60 @@
-//! The inventory as CEL sees it, built directly as interpreter values that borrow the inventory's
-//! strings.
+//! The inventory as CEL sees it: each struct a map whose fields are made only when a rule reads
+//! them, borrowing the inventory's strings.
 //!
-//! The straightforward route, `cel::to_value` then binding the value, copies every service twice
-//! (into `cel::Value`, then into the interpreter's own values) and was a third of evaluation time
-//! on 100,000 services. The shape here is exactly what `cel::to_value` gives for the same structs
-//! (field names as serde writes them, `Option::None` as `null`, `usize` as `uint`); a test keeps
-//! the two equal, so a field added to the inventory cannot silently go missing from the rules.
+//! Building every service as interpreter maps up front (a hash map per struct, a box per field)
+//! and copying each environment variable's map into a comprehension's `item` was a third of
+//! evaluation on 100,000 services. A [`Node`] is a reference: binding it or copying it into
+//! `item` copies a pointer, and `service.name` is a `match` on the field name.
+//!
+//! To rules a node is an ordinary map, of exactly the shape `cel::to_value` gives the same struct
+//! (field names as serde writes them, `Option::None` as `null`, `usize` as `uint`): `.f`, `[k]`,
+//! `has()`, `in`, `size()`, the comprehensions over its keys and `==` all behave as on a map, and
+//! [`to_value`] turns one into a plain value. A test keeps the shapes equal, so a field added to
+//! the inventory cannot silently go missing from the rules. One difference remains: the
+//! interpreter asks the left operand of `==`, and its own maps know nothing of nodes, so a map
+//! literal compared with a whole struct must come second (`service.network == {...}`); no rule
+//! compares whole structs.
 
 use crate::inventory::{
     CustomDomain, EnvVar, Key, Network, Observability, Rotation, SecretRef, Service, Source,
     ValidationRecord,
 };
-use cel::common::types::{
-    CelBool, CelInt, CelList, CelMap, CelMapKey, CelNull, CelString, CelUInt,
-};
-use cel::common::value::Val;
+use cel::common::traits::{self, Container, Indexer, Iterable, Sizer};
+use cel::common::types::CelNull;
+use cel::common::types::{CelBool, CelInt, CelList, CelString, CelUInt, Kind, MAP_TYPE, Type};
+use cel::common::value::{CowVal, Val};
+use cel::objects::{Key as MapKey, Map};
+use cel::{ExecutionError, Value};
 use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
 
 /// A value of the interpreter that borrows for `'v`.
 pub type View<'v> = Box<dyn Val + 'v>;
+
+/// One struct of the inventory, seen as a map.
+#[derive(Debug, Clone, Copy)]
+pub enum Node<'v> {
+    Service(&'v Service),
+    Source(&'v Source),
+    EnvVar(&'v EnvVar),
+    Secret(&'v SecretRef),
+    Domain(&'v CustomDomain),
+    Record(&'v ValidationRecord),
+    Network(&'v Network),
+    Observability(&'v Observability),
+    Key(&'v Key),
+    Rotation(&'v Rotation),
+}
+
+/// `service` in rule expressions.
+pub fn service(s: &Service) -> View<'_> {
+    Box::new(Node::Service(s))
+}
+
+/// `key` in rule expressions: the service's key, or `null`.
+pub fn key(k: Option<&Key>) -> View<'_> {
+    k.map_or_else(null, |k| Box::new(Node::Key(k)) as View<'_>)
+}
 
 fn null<'v>() -> View<'v> {
     Box::new(CelNull)
@@ -48,14 +84,6 @@ fn uint<'v>(value: usize) -> View<'v> {
     Box::new(CelUInt::from(value as u64))
 }
 
-fn map<'v, const N: usize>(fields: [(&'static str, View<'v>); N]) -> View<'v> {
-    let map: HashMap<CelMapKey<'v>, View<'v>> = fields
-        .into_iter()
-        .map(|(name, value)| (CelMapKey::from(name), value))
-        .collect();
-    Box::new(CelMap::from(map))
-}
-
 fn list<'v, T>(items: &'v [T], each: impl Fn(&'v T) -> View<'v>) -> View<'v> {
     Box::new(CelList::from(items.iter().map(each).collect::<Vec<_>>()))
 }
@@ -64,144 +92,401 @@ fn texts(items: &[String]) -> View<'_> {
     list(items, |s| text(s))
 }
 
-/// `service` in rule expressions.
-pub fn service(s: &Service) -> View<'_> {
-    map([
-        ("arn", text(&s.arn)),
-        ("name", text(&s.name)),
-        ("id", text(&s.id)),
-        ("account_id", text(&s.account_id)),
-        ("region", text(&s.region)),
-        ("status", text(&s.status)),
-        ("url", opt_text(&s.url)),
-        ("kms_key_arn", opt_text(&s.kms_key_arn)),
-        ("source", source(&s.source)),
-        (
-            "environment",
-            s.environment
-                .as_deref()
-                .map_or_else(null, |vars| list(vars, env_var)),
-        ),
-        ("secrets", list(&s.secrets, secret)),
-        (
-            "custom_domains",
-            s.custom_domains
-                .as_deref()
-                .map_or_else(null, |domains| list(domains, domain)),
-        ),
-        ("network", network(&s.network)),
-        ("observability", observability(&s.observability)),
-    ])
+fn nodes<'v, T>(items: &'v [T], node: fn(&'v T) -> Node<'v>) -> View<'v> {
+    list(items, |item| Box::new(node(item)) as View<'v>)
 }
 
-fn source(s: &Source) -> View<'_> {
-    map([
-        ("kind", text(&s.kind)),
-        ("repository_url", opt_text(&s.repository_url)),
-        ("configuration_source", opt_text(&s.configuration_source)),
-        ("image_identifier", opt_text(&s.image_identifier)),
-        ("image_repository_type", opt_text(&s.image_repository_type)),
-        (
-            "auto_deployments_enabled",
-            opt_bool(s.auto_deployments_enabled),
-        ),
-    ])
+/// Field names of each kind of node, in the order serde writes them.
+macro_rules! names {
+    ($($name:literal),* $(,)?) => {{
+        static NAMES: LazyLock<Vec<CelString<'static>>> =
+            LazyLock::new(|| vec![$(CelString::from($name)),*]);
+        &NAMES
+    }};
 }
 
-fn env_var(v: &EnvVar) -> View<'_> {
-    map([
-        ("name", text(&v.name)),
-        ("value_length", uint(v.value_length)),
-        ("value_sha256_prefix", text(&v.value_sha256_prefix)),
-        ("is_arn", boolean(v.is_arn)),
-        ("credential_patterns", texts(&v.credential_patterns)),
-        ("http_hosts", texts(&v.http_hosts)),
-    ])
+impl<'v> Node<'v> {
+    fn names(&self) -> &'static [CelString<'static>] {
+        match self {
+            Node::Service(_) => names!(
+                "arn",
+                "name",
+                "id",
+                "account_id",
+                "region",
+                "status",
+                "url",
+                "kms_key_arn",
+                "source",
+                "environment",
+                "secrets",
+                "custom_domains",
+                "network",
+                "observability",
+            ),
+            Node::Source(_) => names!(
+                "kind",
+                "repository_url",
+                "configuration_source",
+                "image_identifier",
+                "image_repository_type",
+                "auto_deployments_enabled",
+            ),
+            Node::EnvVar(_) => names!(
+                "name",
+                "value_length",
+                "value_sha256_prefix",
+                "is_arn",
+                "credential_patterns",
+                "http_hosts",
+            ),
+            Node::Secret(_) => names!("name", "value_from"),
+            Node::Domain(_) => names!(
+                "domain_name",
+                "status",
+                "enable_www_subdomain",
+                "certificate_validation_records",
+            ),
+            Node::Record(_) => names!("name", "status"),
+            Node::Network(_) => names!(
+                "is_publicly_accessible",
+                "egress_type",
+                "vpc_connector_arn",
+                "ip_address_type",
+            ),
+            Node::Observability(_) => names!("enabled", "configuration_arn"),
+            Node::Key(_) => names!(
+                "arn",
+                "account_id",
+                "region",
+                "exists",
+                "state",
+                "manager",
+                "origin",
+                "spec",
+                "usage",
+                "custom_key_store_id",
+                "multi_region",
+                "deletion_date",
+                "valid_to",
+                "rotation",
+            ),
+            Node::Rotation(_) => names!("status", "period_days", "next_rotation_date"),
+        }
+    }
+
+    /// The field `name`, made now; `None` when the node has no such field.
+    fn field(&self, name: &str) -> Option<View<'v>> {
+        Some(match *self {
+            Node::Service(s) => match name {
+                "arn" => text(&s.arn),
+                "name" => text(&s.name),
+                "id" => text(&s.id),
+                "account_id" => text(&s.account_id),
+                "region" => text(&s.region),
+                "status" => text(&s.status),
+                "url" => opt_text(&s.url),
+                "kms_key_arn" => opt_text(&s.kms_key_arn),
+                "source" => Box::new(Node::Source(&s.source)),
+                "environment" => s
+                    .environment
+                    .as_deref()
+                    .map_or_else(null, |vars| nodes(vars, Node::EnvVar)),
+                "secrets" => nodes(&s.secrets, Node::Secret),
+                "custom_domains" => s
+                    .custom_domains
+                    .as_deref()
+                    .map_or_else(null, |domains| nodes(domains, Node::Domain)),
+                "network" => Box::new(Node::Network(&s.network)),
+                "observability" => Box::new(Node::Observability(&s.observability)),
+                _ => return None,
+            },
+            Node::Source(s) => match name {
+                "kind" => text(&s.kind),
+                "repository_url" => opt_text(&s.repository_url),
+                "configuration_source" => opt_text(&s.configuration_source),
+                "image_identifier" => opt_text(&s.image_identifier),
+                "image_repository_type" => opt_text(&s.image_repository_type),
+                "auto_deployments_enabled" => opt_bool(s.auto_deployments_enabled),
+                _ => return None,
+            },
+            Node::EnvVar(v) => match name {
+                "name" => text(&v.name),
+                "value_length" => uint(v.value_length),
+                "value_sha256_prefix" => text(&v.value_sha256_prefix),
+                "is_arn" => boolean(v.is_arn),
+                "credential_patterns" => texts(&v.credential_patterns),
+                "http_hosts" => texts(&v.http_hosts),
+                _ => return None,
+            },
+            Node::Secret(s) => match name {
+                "name" => text(&s.name),
+                "value_from" => text(&s.value_from),
+                _ => return None,
+            },
+            Node::Domain(d) => match name {
+                "domain_name" => text(&d.domain_name),
+                "status" => text(&d.status),
+                "enable_www_subdomain" => opt_bool(d.enable_www_subdomain),
+                "certificate_validation_records" => {
+                    nodes(&d.certificate_validation_records, Node::Record)
+                }
+                _ => return None,
+            },
+            Node::Record(r) => match name {
+                "name" => text(&r.name),
+                "status" => text(&r.status),
+                _ => return None,
+            },
+            Node::Network(n) => match name {
+                "is_publicly_accessible" => opt_bool(n.is_publicly_accessible),
+                "egress_type" => opt_text(&n.egress_type),
+                "vpc_connector_arn" => opt_text(&n.vpc_connector_arn),
+                "ip_address_type" => opt_text(&n.ip_address_type),
+                _ => return None,
+            },
+            Node::Observability(o) => match name {
+                "enabled" => boolean(o.enabled),
+                "configuration_arn" => opt_text(&o.configuration_arn),
+                _ => return None,
+            },
+            Node::Key(k) => match name {
+                "arn" => text(&k.arn),
+                "account_id" => text(&k.account_id),
+                "region" => text(&k.region),
+                "exists" => boolean(k.exists),
+                "state" => opt_text(&k.state),
+                "manager" => opt_text(&k.manager),
+                "origin" => opt_text(&k.origin),
+                "spec" => opt_text(&k.spec),
+                "usage" => opt_text(&k.usage),
+                "custom_key_store_id" => opt_text(&k.custom_key_store_id),
+                "multi_region" => opt_bool(k.multi_region),
+                "deletion_date" => opt_text(&k.deletion_date),
+                "valid_to" => opt_text(&k.valid_to),
+                "rotation" => Box::new(Node::Rotation(&k.rotation)),
+                _ => return None,
+            },
+            Node::Rotation(r) => match name {
+                "status" => text(&r.status),
+                "period_days" => opt_int(r.period_days),
+                "next_rotation_date" => opt_text(&r.next_rotation_date),
+                _ => return None,
+            },
+        })
+    }
+
+    fn field_at(&self, idx: &dyn Val) -> Result<View<'v>, ExecutionError> {
+        let Some(name) = idx.downcast_ref::<CelString>() else {
+            return Err(ExecutionError::UnexpectedType {
+                got: idx.get_type().name().to_owned(),
+                want: "string".to_owned(),
+            });
+        };
+        self.field(name.inner())
+            .ok_or_else(|| ExecutionError::NoSuchKey(Arc::new(name.inner().to_owned())))
+    }
 }
 
-fn secret(s: &SecretRef) -> View<'_> {
-    map([("name", text(&s.name)), ("value_from", text(&s.value_from))])
+impl<'v> Val for Node<'v> {
+    fn get_type(&self) -> &Type {
+        &MAP_TYPE
+    }
+
+    fn cel_type() -> &'static Type {
+        &MAP_TYPE
+    }
+
+    fn as_container(&self) -> Option<&dyn Container> {
+        Some(self)
+    }
+
+    fn as_indexer<'b, 'w>(&'b self) -> Option<&'b (dyn Indexer + 'w)>
+    where
+        Self: 'w,
+    {
+        Some(self)
+    }
+
+    fn as_iterable<'b, 'w>(&'b self) -> Option<&'b (dyn Iterable + 'w)>
+    where
+        Self: 'w,
+    {
+        Some(self)
+    }
+
+    fn as_sizer(&self) -> Option<&dyn Sizer> {
+        Some(self)
+    }
+
+    /// Equal to a map (built-in or node) with the same keys and equal values.
+    fn equals(&self, other: &dyn Val) -> bool {
+        if other.get_type().kind() != Kind::Map {
+            return false;
+        }
+        let (Some(size), Some(indexer)) = (other.as_sizer(), other.as_indexer()) else {
+            return false;
+        };
+        *size.size().inner() == self.names().len() as i64
+            && self
+                .names()
+                .iter()
+                .all(|name| match (self.field(name.inner()), indexer.get(name)) {
+                    (Some(mine), Ok(theirs)) => mine.equals(theirs.as_ref()),
+                    _ => false,
+                })
+    }
+
+    fn clone_as_boxed<'w>(&self) -> Box<dyn Val + 'w>
+    where
+        Self: 'w,
+    {
+        Box::new(*self)
+    }
 }
 
-fn domain(d: &CustomDomain) -> View<'_> {
-    map([
-        ("domain_name", text(&d.domain_name)),
-        ("status", text(&d.status)),
-        ("enable_www_subdomain", opt_bool(d.enable_www_subdomain)),
-        (
-            "certificate_validation_records",
-            list(&d.certificate_validation_records, record),
-        ),
-    ])
+impl<'v> Indexer for Node<'v> {
+    fn get<'b, 'w>(&'b self, idx: &dyn Val) -> Result<CowVal<'b, 'w>, ExecutionError>
+    where
+        Self: 'w,
+    {
+        self.field_at(idx).map(CowVal::Owned)
+    }
+
+    fn steal<'w>(self: Box<Self>, idx: &dyn Val) -> Result<Box<dyn Val + 'w>, ExecutionError>
+    where
+        Self: 'w,
+    {
+        self.field_at(idx)
+    }
 }
 
-fn record(r: &ValidationRecord) -> View<'_> {
-    map([("name", text(&r.name)), ("status", text(&r.status))])
+impl Container for Node<'_> {
+    fn contains(&self, value: &dyn Val) -> Result<bool, ExecutionError> {
+        Ok(value
+            .downcast_ref::<CelString>()
+            .is_some_and(|name| self.names().iter().any(|n| n.inner() == name.inner())))
+    }
 }
 
-fn network(n: &Network) -> View<'_> {
-    map([
-        ("is_publicly_accessible", opt_bool(n.is_publicly_accessible)),
-        ("egress_type", opt_text(&n.egress_type)),
-        ("vpc_connector_arn", opt_text(&n.vpc_connector_arn)),
-        ("ip_address_type", opt_text(&n.ip_address_type)),
-    ])
+impl Sizer for Node<'_> {
+    fn size(&self) -> CelInt {
+        CelInt::from(self.names().len() as i64)
+    }
 }
 
-fn observability(o: &Observability) -> View<'_> {
-    map([
-        ("enabled", boolean(o.enabled)),
-        ("configuration_arn", opt_text(&o.configuration_arn)),
-    ])
+impl Iterable for Node<'_> {
+    fn iter<'b, 'w>(&'b self) -> Box<dyn traits::Iterator<'b, 'w> + 'b>
+    where
+        Self: 'w,
+    {
+        Box::new(Keys(self.names().iter()))
+    }
 }
 
-/// `key` in rule expressions: the service's key, or `null`.
-pub fn key(k: Option<&Key>) -> View<'_> {
-    let Some(k) = k else { return null() };
-    map([
-        ("arn", text(&k.arn)),
-        ("account_id", text(&k.account_id)),
-        ("region", text(&k.region)),
-        ("exists", boolean(k.exists)),
-        ("state", opt_text(&k.state)),
-        ("manager", opt_text(&k.manager)),
-        ("origin", opt_text(&k.origin)),
-        ("spec", opt_text(&k.spec)),
-        ("usage", opt_text(&k.usage)),
-        ("custom_key_store_id", opt_text(&k.custom_key_store_id)),
-        ("multi_region", opt_bool(k.multi_region)),
-        ("deletion_date", opt_text(&k.deletion_date)),
-        ("valid_to", opt_text(&k.valid_to)),
-        ("rotation", rotation(&k.rotation)),
-    ])
+/// The keys of a node, for comprehensions over it.
+struct Keys(std::slice::Iter<'static, CelString<'static>>);
+
+impl<'b, 'w> traits::Iterator<'b, 'w> for Keys {
+    fn next(&mut self) -> Option<&'b (dyn Val + 'w)> {
+        self.0.next().map(|key| key as &(dyn Val + 'w))
+    }
 }
 
-fn rotation(r: &Rotation) -> View<'_> {
-    map([
-        ("status", text(&r.status)),
-        ("period_days", opt_int(r.period_days)),
-        ("next_rotation_date", opt_text(&r.next_rotation_date)),
-    ])
+/// A value of the interpreter as a plain [`Value`]: what a rule's program gave, nodes included
+/// (which the interpreter's own conversion knows nothing of).
+pub fn to_value(v: &dyn Val) -> Result<Value, ExecutionError> {
+    match v.get_type().kind() {
+        Kind::List => {
+            let items = v.as_iterable().ok_or_else(|| not_plain(v))?;
+            let mut values = Vec::new();
+            let mut iter = items.iter();
+            while let Some(item) = iter.next() {
+                values.push(to_value(item)?);
+            }
+            Ok(Value::List(Arc::new(values)))
+        }
+        Kind::Map => {
+            let keys = v.as_iterable().ok_or_else(|| not_plain(v))?;
+            let indexer = v.as_indexer().ok_or_else(|| not_plain(v))?;
+            let mut entries = HashMap::new();
+            let mut iter = keys.iter();
+            while let Some(key) = iter.next() {
+                let value = indexer.get(key)?;
+                let key = match Value::try_from(key)? {
+                    Value::String(s) => MapKey::String(s),
+                    Value::Int(i) => MapKey::Int(i),
+                    Value::UInt(u) => MapKey::Uint(u),
+                    Value::Bool(b) => MapKey::Bool(b),
+                    _ => return Err(not_plain(key)),
+                };
+                entries.insert(key, to_value(value.as_ref())?);
+            }
+            Ok(Value::Map(Map {
+                map: Arc::new(entries),
+            }))
+        }
+        _ => Value::try_from(v),
+    }
+}
+
+fn not_plain(v: &dyn Val) -> ExecutionError {
+    ExecutionError::UnexpectedType {
+        got: v.get_type().name().to_owned(),
+        want: "a plain value".to_owned(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::inventory::Inventory;
-    use cel::Value;
 
-    /// The view of every demo service and key equals what `cel::to_value` makes of it.
+    /// Every demo service and key, seen through its node, is exactly what `cel::to_value` makes
+    /// of the struct.
     #[test]
-    fn view_matches_the_serde_shape() {
+    fn nodes_have_the_serde_shape() {
         let text = include_str!("../../fixtures/demo-inventory.json");
         let inv = Inventory::from_json(text, "demo").unwrap();
         assert!(inv.services.len() > 5);
         for s in &inv.services {
-            let fast = Value::try_from(&*service(s)).unwrap();
-            assert_eq!(fast, cel::to_value(s).unwrap(), "{}", s.name);
+            let lazy = to_value(&*service(s)).unwrap();
+            assert_eq!(lazy, cel::to_value(s).unwrap(), "{}", s.name);
             let k = inv.key_of(s);
-            let fast = Value::try_from(&*key(k)).unwrap();
-            assert_eq!(fast, cel::to_value(k).unwrap(), "key of {}", s.name);
+            let lazy = to_value(&*key(k)).unwrap();
+            assert_eq!(lazy, cel::to_value(k).unwrap(), "key of {}", s.name);
         }
+    }
+
+    /// A node behaves as a map in every operation a rule can apply to one.
+    #[test]
+    fn nodes_act_as_maps() {
+        let text = include_str!("../../fixtures/demo-inventory.json");
+        let inv = Inventory::from_json(text, "demo").unwrap();
+        let s = &inv.services[0];
+        let env = cel::Env::stdlib();
+        let eval = |expr: &str| {
+            let program = env.compile(expr).unwrap();
+            let mut ctx = cel::Context::default();
+            ctx.add_variable_as_val("service", service(s));
+            ctx.add_variable_from_value("plain", cel::to_value(s).unwrap());
+            program.execute(&ctx)
+        };
+        for expr in [
+            "service == plain",
+            "service.network == plain.network",
+            "size(service) == size(plain)",
+            "'name' in service && !('nope' in service)",
+            "has(service.url) && !has(service.nope)",
+            "service.all(k, k in plain)",
+            "service.map(k, k).size() == 14",
+            "service['name'] == plain.name",
+            "type(service) == map",
+            "service.source.kind == plain.source.kind",
+        ] {
+            assert_eq!(eval(expr).unwrap(), Value::Bool(true), "{expr}");
+        }
+        let missing = eval("service.nope").unwrap_err();
+        assert!(missing.to_string().contains("nope"), "{missing}");
     }
 }
