@@ -11,6 +11,8 @@
 use super::{CEL_ENV, Expr, Requirement, Rule, view};
 use crate::finding::{Finding, FindingParts, Severity};
 use crate::inventory::{Inventory, Service};
+use cel::common::types::{CelString, Kind};
+use cel::common::value::Val;
 use cel::{Context, Value};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -67,12 +69,17 @@ pub fn runnable<'r>(rules: &[&'r Rule], caps: Capabilities) -> Vec<&'r Rule> {
 
 /// Evaluates `rules` against every service of `inventory`.
 pub fn evaluate(inventory: &Inventory, rules: &[&Rule]) -> Evaluation {
-    // Each rule's settings become a CEL value once, not once per service.
-    let settings: Vec<Result<Value, String>> = rules
+    // Each rule's settings become interpreter values once, shared by every service.
+    let settings: Vec<Result<Box<dyn Val>, String>> = rules
         .iter()
-        .map(|r| cel::to_value(&r.settings).map_err(|e| format!("settings: {e}")))
+        .map(|r| {
+            cel::to_value(&r.settings)
+                .map_err(|e| e.to_string())
+                .and_then(|v| Box::<dyn Val>::try_from(v).map_err(|e| e.to_string()))
+                .map_err(|e| format!("settings: {e}"))
+        })
         .collect();
-    let mut evaluation = inventory
+    let parts = inventory
         .services
         .par_iter()
         .fold(
@@ -90,12 +97,18 @@ pub fn evaluate(inventory: &Inventory, rules: &[&Rule]) -> Evaluation {
             },
         )
         .map(|(evaluation, _)| evaluation)
-        .reduce(Evaluation::default, |mut a, b| {
-            a.findings.extend(b.findings);
-            a.errors.extend(b.errors);
-            a.skipped.extend(b.skipped);
-            a
-        });
+        .collect::<Vec<_>>();
+    // Each finding is moved once, into a vector of the right size (a pairwise reduce moved
+    // them once per level of rayon's splitting).
+    let mut evaluation = Evaluation {
+        findings: Vec::with_capacity(parts.iter().map(|p| p.findings.len()).sum()),
+        ..Evaluation::default()
+    };
+    for part in parts {
+        evaluation.findings.extend(part.findings);
+        evaluation.errors.extend(part.errors);
+        evaluation.skipped.extend(part.skipped);
+    }
     evaluation
         .findings
         .par_sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
@@ -112,7 +125,7 @@ fn evaluate_service<'a>(
     inventory: &'a Inventory,
     service: &'a Service,
     rules: &[&Rule],
-    settings: &[Result<Value, String>],
+    settings: &'a [Result<Box<dyn Val>, String>],
     verdicts: &mut KeyVerdicts<'a>,
     out: &mut Evaluation,
 ) {
@@ -128,13 +141,16 @@ fn evaluate_service<'a>(
     ctx.add_variable_as_val("service", view::service(service));
     ctx.add_variable_as_val("key", view::key(key));
     for (index, (rule, settings)) in rules.iter().zip(settings).enumerate() {
-        if rule.logic.key_only
-            && let Ok(settings) = settings
-        {
+        // `settings` of this rule, bound in place of the previous rule's: a scope of its own
+        // would cost a lookup for every name the rule reads.
+        let settings = settings.as_ref().map(|s| {
+            ctx.add_variable_as_val("settings", Box::new(view::Shared(&**s)));
+        });
+        if rule.logic.key_only && settings.is_ok() {
             let slot = (index, key.map(|k| k.arn.as_str()));
             let fires = match verdicts.get(&slot) {
                 Some(fires) => Some(*fires),
-                None => match run_in(&ctx, rule, settings.clone(), "when", &rule.logic.when) {
+                None => match run(&ctx, "when", &rule.logic.when) {
                     Ok(Value::Bool(fires)) => {
                         verdicts.insert(slot, fires);
                         Some(fires)
@@ -148,8 +164,8 @@ fn evaluate_service<'a>(
             }
         }
         let outcome = settings
-            .clone()
-            .and_then(|settings| evaluate_rule(&ctx, service, rule, settings));
+            .map_err(Clone::clone)
+            .and_then(|()| evaluate_rule(&ctx, service, rule));
         match outcome {
             Ok(Outcome::Findings(findings)) => out.findings.extend(findings),
             Ok(Outcome::Unknown(what)) => out.skipped.push(Skipped {
@@ -199,31 +215,17 @@ fn skip_reason(service: &Service, rule: &Rule, what: &str) -> String {
     )
 }
 
-/// Runs `expr` of `rule` with the rule's settings bound (when it has any: binding an empty map
-/// for each service would cost a conversion per rule per service for nothing).
-fn run_in(
-    ctx: &Context,
-    rule: &Rule,
-    settings: Value,
-    field: &str,
-    expr: &Expr,
-) -> Result<Value, String> {
-    let mut scope = ctx.new_inner_scope();
-    if rule.settings.as_object().is_none_or(|m| !m.is_empty()) {
-        scope.add_variable_from_value("settings", settings);
-    }
-    run(&scope, field, expr)
-}
-
-fn evaluate_rule(
-    ctx: &Context,
-    service: &Service,
-    rule: &Rule,
-    settings: Value,
-) -> Result<Outcome, String> {
-    let produced = match run_in(ctx, rule, settings, "logic", &rule.logic.combined)? {
+fn evaluate_rule(ctx: &Context, service: &Service, rule: &Rule) -> Result<Outcome, String> {
+    let expr = &rule.logic.combined;
+    let failed =
+        |e: cel::ExecutionError| format!("logic failed: {e} (expression: {})", expr.source.trim());
+    // Read straight from the interpreter's values: converting each finding to a `cel::Value`
+    // and then to JSON cost more than building it.
+    let produced = Value::resolve_val(expr.program.expression(), ctx).map_err(failed)?;
+    let produced = produced.as_ref();
+    let items = match produced.get_type().kind() {
         // `null` means the facts `for_each` names are unknown: say so, never pass silently.
-        Value::Null => {
+        Kind::NullType => {
             let what = rule
                 .logic
                 .for_each
@@ -231,30 +233,46 @@ fn evaluate_rule(
                 .map_or("the facts", |e| e.source.trim());
             return Ok(Outcome::Unknown(what.to_string()));
         }
-        Value::List(list) => list,
-        other => return Err(format!("the logic gave {other:?}, not a list of findings")),
+        Kind::List => produced.as_iterable(),
+        _ => None,
     };
-    let mut findings = Vec::with_capacity(produced.len());
-    for value in produced.iter() {
-        let serde_json::Value::Object(mut fields) = value
-            .json()
-            .map_err(|e| format!("a finding cannot be read: {e:?}"))?
-        else {
-            return Err("a finding is not a map".into());
+    let Some(items) = items else {
+        return Err(format!(
+            "the logic gave a {}, not a list of findings",
+            produced.get_type().name()
+        ));
+    };
+    let mut findings = Vec::new();
+    let mut iter = items.iter();
+    while let Some(item) = iter.next() {
+        let fields = (item.get_type().kind() == Kind::Map)
+            .then(|| item.as_indexer())
+            .flatten()
+            .ok_or("a finding is not a map")?;
+        // A field, `None` when absent or null.
+        let field = |name: &str| -> Result<Option<serde_json::Value>, String> {
+            match fields.get(&CelString::from(name)) {
+                Ok(v) => match view::to_json(v.as_ref()).map_err(failed)? {
+                    serde_json::Value::Null => Ok(None),
+                    json => Ok(Some(json)),
+                },
+                Err(cel::ExecutionError::NoSuchKey(_)) => Ok(None),
+                Err(e) => Err(failed(e)),
+            }
         };
-        let message = match fields.remove("message") {
+        let message = match field("message")? {
             Some(serde_json::Value::String(m)) => m,
             other => return Err(format!("logic.message must give a string, gave {other:?}")),
         };
-        let severity = match fields.remove("severity") {
-            None | Some(serde_json::Value::Null) => rule.severity,
+        let severity = match field("severity")? {
+            None => rule.severity,
             Some(serde_json::Value::String(s)) => s
                 .parse::<Severity>()
                 .map_err(|e| format!("logic.severity: {e}"))?,
             Some(other) => return Err(format!("logic.severity must give a string, gave {other}")),
         };
-        let discriminator = match fields.remove("discriminator") {
-            None | Some(serde_json::Value::Null) => None,
+        let discriminator = match field("discriminator")? {
+            None => None,
             Some(serde_json::Value::String(d)) => Some(d),
             Some(other) => {
                 return Err(format!(
@@ -263,8 +281,8 @@ fn evaluate_rule(
             }
         };
         let mut properties = BTreeMap::new();
-        match fields.remove("properties") {
-            None | Some(serde_json::Value::Null) => {}
+        match field("properties")? {
+            None => {}
             Some(serde_json::Value::Object(map)) => properties.extend(map),
             Some(other) => return Err(format!("logic.properties must give a map, gave {other}")),
         }
@@ -288,4 +306,106 @@ fn evaluate_rule(
         }));
     }
     Ok(Outcome::Findings(findings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A rule of the given `[logic]` (and optional `[settings]`) lines.
+    fn rule(logic: &str, settings: &str) -> Rule {
+        let text = format!(
+            "id = \"XX001\"\nname = \"Example\"\nseverity = \"low\"\ntitle = \"t\"\nhelp_uri = \"https://example.com\"\ntags = [\"security\"]\n[docs]\nwhat = \"w\"\nwhy = \"y\"\nfix = \"f\"\n{settings}\n[logic]\n{logic}\n"
+        );
+        Rule::parse(&text, "test", "XX001.toml").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn demo() -> Inventory {
+        let text = include_str!("../../fixtures/demo-inventory.json");
+        Inventory::from_json(text, "demo").unwrap()
+    }
+
+    /// What one rule gives on the first demo service: its findings, or its error message.
+    fn outcome(rule: &Rule) -> Result<Vec<Finding>, String> {
+        let inventory = demo();
+        let mut first = inventory.clone();
+        first.services.truncate(1);
+        let evaluation = evaluate(&first, &[rule]);
+        match evaluation.errors.first() {
+            Some(e) => Err(e.message.clone()),
+            None => Ok(evaluation.findings),
+        }
+    }
+
+    #[test]
+    fn contains_any_matches_any_word_and_checks_its_words() {
+        for (when, fires) in [
+            ("'API_TOKEN'.containsAny(['SECRET', 'TOKEN'])", true),
+            ("'API_TOKEN'.containsAny(['SECRET'])", false),
+            ("'API_TOKEN'.containsAny([])", false),
+            (
+                "service.name.upperAscii().containsAny(settings.words)",
+                true,
+            ),
+        ] {
+            let r = rule(
+                &format!("when = \"{when}\"\nmessage = \"'m'\""),
+                "[settings]\nwords = [\"NOPE\", \"\"]",
+            );
+            assert_eq!(outcome(&r).unwrap().len(), usize::from(fires), "{when}");
+        }
+        let r = rule(
+            "when = \"'x'.containsAny(['y', 1])\"\nmessage = \"'m'\"",
+            "",
+        );
+        let error = outcome(&r).unwrap_err();
+        assert!(error.contains("string"), "{error}");
+    }
+
+    #[test]
+    fn findings_are_read_and_bad_ones_are_errors_naming_the_field() {
+        let good = rule(
+            "when = \"true\"\nmessage = \"'m ' + service.name\"\nseverity = \"'high'\"\ndiscriminator = \"'d'\"\nproperties = '''{\"net\": service.network, \"n\": 1u, \"list\": [true, null], \"gone\": null}'''",
+            "",
+        );
+        let findings = outcome(&good).unwrap();
+        let service = &demo().services[0];
+        assert_eq!(findings.len(), 1);
+        let f = &findings[0];
+        assert_eq!(f.message, format!("m {}", service.name));
+        assert_eq!(f.severity, Severity::High);
+        assert_eq!(f.discriminator.as_deref(), Some("d"));
+        // A whole struct of the inventory is written as serde writes it.
+        assert_eq!(
+            f.properties["net"],
+            serde_json::to_value(&service.network).unwrap()
+        );
+        assert_eq!(f.properties["n"], serde_json::json!(1));
+        assert_eq!(f.properties["list"], serde_json::json!([true, null]));
+        assert!(
+            !f.properties.contains_key("gone"),
+            "null properties are dropped"
+        );
+
+        for (logic, says) in [
+            ("message = \"1\"", "logic.message must give a string"),
+            (
+                "message = \"'m'\"\nseverity = \"'urgent'\"",
+                "logic.severity",
+            ),
+            (
+                "message = \"'m'\"\ndiscriminator = \"2\"",
+                "logic.discriminator must give a string",
+            ),
+            (
+                "message = \"'m'\"\nproperties = \"'x'\"",
+                "logic.properties must give a map",
+            ),
+            ("message = \"service.nope\"", "nope"),
+        ] {
+            let r = rule(&format!("when = \"true\"\n{logic}"), "");
+            let error = outcome(&r).unwrap_err();
+            assert!(error.contains(says), "{logic}: {error}");
+        }
+    }
 }

@@ -25,13 +25,56 @@ use toml::Spanned;
 /// The rule files compiled into the binary: `(file name, contents)`, sorted by name.
 pub const EMBEDDED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/embedded_rules.rs"));
 
-/// The CEL environment every rule runs in: the standard library plus the strings extension.
+/// The CEL environment every rule runs in: the standard library, the strings extension and
+/// [`contains_any`].
 pub(crate) static CEL_ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
     let mut env = Env::stdlib();
     env.add_extension(cel::extensions::strings)
         .expect("the strings extension declares cleanly on the standard library");
+    env.add_member_overload(
+        "containsAny",
+        "string.containsAny(list)",
+        cel::common::types::STRING_TYPE,
+        vec![cel::common::types::LIST_TYPE],
+        contains_any,
+    )
+    .expect("containsAny is not declared by the standard library or the strings extension");
     Arc::new(env)
 });
+
+/// `text.containsAny(['a', 'b'])`: whether `text` contains any of the strings, which is
+/// `text.contains('a') || text.contains('b')` in one call. Rules match names against lists of
+/// words (AR020's secret-like names); written as a chain of `contains`, the interpreter resolved
+/// and dispatched each call on its own, which was a third of all evaluation time on 100,000
+/// services (341,000 environment variables).
+fn contains_any<'b, 'v>(
+    args: Vec<cel::common::value::CowVal<'b, 'v>>,
+) -> Result<cel::common::value::CowVal<'b, 'v>, cel::ExecutionError> {
+    use cel::common::types::{CelBool, CelString};
+    use cel::common::value::{CowVal, Val};
+    let unexpected = |v: &dyn Val, want: &str| cel::ExecutionError::UnexpectedType {
+        got: v.get_type().name().to_owned(),
+        want: want.to_owned(),
+    };
+    let [text, words] = args.as_slice() else {
+        return Err(cel::ExecutionError::invalid_argument_count(2, args.len()));
+    };
+    let text = text
+        .downcast_ref::<CelString>()
+        .ok_or_else(|| unexpected(text.as_ref(), "string"))?;
+    let mut words = words
+        .as_iterable()
+        .ok_or_else(|| unexpected(words.as_ref(), "list(string)"))?
+        .iter();
+    let mut found = false;
+    while let Some(word) = words.next() {
+        let word = word
+            .downcast_ref::<CelString>()
+            .ok_or_else(|| unexpected(word, "string"))?;
+        found = found || text.inner().contains(word.inner());
+    }
+    Ok(CowVal::owned(CelBool::from(found)))
+}
 
 /// A rule file that could not be loaded: where and why.
 #[derive(Debug, thiserror::Error)]

@@ -393,6 +393,63 @@ impl<'b, 'w> traits::Iterator<'b, 'w> for Keys {
     }
 }
 
+/// A value shared by reference: each service binds the same rule settings, made into interpreter
+/// values once per scan rather than once per service and rule.
+#[derive(Debug, Clone, Copy)]
+pub struct Shared<'v>(pub &'v (dyn Val + 'v));
+
+impl<'v> Val for Shared<'v> {
+    fn get_type(&self) -> &Type {
+        self.0.get_type()
+    }
+
+    fn cel_type() -> &'static Type {
+        // Only asked of types with one static CEL type; a shared value has its target's.
+        &MAP_TYPE
+    }
+
+    fn as_comparer(&self) -> Option<&dyn traits::Comparer> {
+        self.0.as_comparer()
+    }
+
+    fn as_container(&self) -> Option<&dyn Container> {
+        self.0.as_container()
+    }
+
+    fn as_indexer<'b, 'w>(&'b self) -> Option<&'b (dyn Indexer + 'w)>
+    where
+        Self: 'w,
+    {
+        self.0.as_indexer()
+    }
+
+    fn as_iterable<'b, 'w>(&'b self) -> Option<&'b (dyn Iterable + 'w)>
+    where
+        Self: 'w,
+    {
+        self.0.as_iterable()
+    }
+
+    fn as_sizer(&self) -> Option<&dyn Sizer> {
+        self.0.as_sizer()
+    }
+
+    fn as_zeroer(&self) -> Option<&dyn traits::Zeroer> {
+        self.0.as_zeroer()
+    }
+
+    fn equals(&self, other: &dyn Val) -> bool {
+        self.0.equals(other)
+    }
+
+    fn clone_as_boxed<'w>(&self) -> Box<dyn Val + 'w>
+    where
+        Self: 'w,
+    {
+        Box::new(*self)
+    }
+}
+
 /// A value of the interpreter as a plain [`Value`]: what a rule's program gave, nodes included
 /// (which the interpreter's own conversion knows nothing of).
 pub fn to_value(v: &dyn Val) -> Result<Value, ExecutionError> {
@@ -428,6 +485,68 @@ pub fn to_value(v: &dyn Val) -> Result<Value, ExecutionError> {
         }
         _ => Value::try_from(v),
     }
+}
+
+/// A value of the interpreter as JSON, for a finding's properties: as `cel::Value::json` would
+/// write it, without building the intermediate [`Value`].
+pub fn to_json(v: &dyn Val) -> Result<serde_json::Value, ExecutionError> {
+    use serde_json::Value as Json;
+    Ok(match v.get_type().kind() {
+        Kind::NullType => Json::Null,
+        Kind::String => Json::String(
+            v.downcast_ref::<CelString>()
+                .ok_or_else(|| not_plain(v))?
+                .inner()
+                .to_owned(),
+        ),
+        Kind::Boolean => Json::Bool(
+            *v.downcast_ref::<CelBool>()
+                .ok_or_else(|| not_plain(v))?
+                .inner(),
+        ),
+        Kind::Int => Json::from(
+            *v.downcast_ref::<CelInt>()
+                .ok_or_else(|| not_plain(v))?
+                .inner(),
+        ),
+        Kind::UInt => Json::from(
+            *v.downcast_ref::<CelUInt>()
+                .ok_or_else(|| not_plain(v))?
+                .inner(),
+        ),
+        Kind::List => {
+            let items = v.as_iterable().ok_or_else(|| not_plain(v))?;
+            let mut values = Vec::new();
+            let mut iter = items.iter();
+            while let Some(item) = iter.next() {
+                values.push(to_json(item)?);
+            }
+            Json::Array(values)
+        }
+        Kind::Map => {
+            let keys = v.as_iterable().ok_or_else(|| not_plain(v))?;
+            let indexer = v.as_indexer().ok_or_else(|| not_plain(v))?;
+            let mut entries = serde_json::Map::new();
+            let mut iter = keys.iter();
+            while let Some(key) = iter.next() {
+                let value = to_json(indexer.get(key)?.as_ref())?;
+                let name = match key.downcast_ref::<CelString>() {
+                    Some(s) => s.inner().to_owned(),
+                    // Numeric and boolean keys are written as their text, as `json()` does.
+                    None => match to_json(key)? {
+                        Json::String(s) => s,
+                        other => other.to_string(),
+                    },
+                };
+                entries.insert(name, value);
+            }
+            Json::Object(entries)
+        }
+        // Doubles, bytes, timestamps, durations: as the interpreter converts them.
+        _ => Value::try_from(v)?
+            .json()
+            .map_err(|e| ExecutionError::function_error("json", format!("{e:?}")))?,
+    })
 }
 
 fn not_plain(v: &dyn Val) -> ExecutionError {
