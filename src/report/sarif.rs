@@ -369,9 +369,8 @@ fn render_in_batches(
     out.write_all(b",\"results\":[")?;
     const BATCHES_IN_MEMORY: usize = 32;
     let batch = batch.max(1);
-    let mut first = true;
-    for window in report.findings.chunks(batch * BATCHES_IN_MEMORY) {
-        let rendered: Vec<Vec<u8>> = window
+    let render = |window: &[Finding]| -> serde_json::Result<Vec<Vec<u8>>> {
+        window
             .par_chunks(batch)
             .map(|batch| {
                 let mut bytes = Vec::with_capacity(batch.len() * 900);
@@ -381,13 +380,34 @@ fn render_in_batches(
                 }
                 Ok(bytes)
             })
-            .collect::<serde_json::Result<_>>()?;
+            .collect()
+    };
+    let mut first = true;
+    let mut write = |rendered: Vec<Vec<u8>>| -> io::Result<()> {
         for bytes in rendered {
             // Every result comes after a comma but the very first.
             let skip = usize::from(first);
             first = false;
             out.write_all(&bytes[skip..])?;
         }
+        Ok(())
+    };
+    // Each window is written while the next one is rendered.
+    let mut pending: Option<Vec<Vec<u8>>> = None;
+    for window in report.findings.chunks(batch * BATCHES_IN_MEMORY) {
+        let mut next = None;
+        let mut written = Ok(());
+        rayon::in_place_scope(|scope| {
+            scope.spawn(|_| next = Some(render(window)));
+            if let Some(rendered) = pending.take() {
+                written = write(rendered);
+            }
+        });
+        written?;
+        pending = next.transpose()?;
+    }
+    if let Some(rendered) = pending {
+        write(rendered)?;
     }
     out.write_all(b"],\"columnKind\":\"unicodeCodePoints\"}]}\n")
 }
