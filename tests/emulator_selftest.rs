@@ -12,7 +12,7 @@ use aws_sdk_apprunner::types::{
     CertificateValidationRecordStatus, CustomDomainAssociationStatus, EgressType,
     ImageRepositoryType, ServiceStatus,
 };
-use support::emulator::{AppRunnerEmulator, Fault, Scenario, service};
+use support::emulator::{AppRunnerEmulator, Fault, LatencyModel, Scenario, service};
 use support::moto::{self, DEFAULT_ACCOUNT, block_on, moto};
 
 const ACCOUNT: &str = "111122223333";
@@ -1364,4 +1364,39 @@ async fn latency_applies_to_forwarded_calls_and_requests_overlap() {
         counts[&("sts".to_string(), "GetCallerIdentity".to_string())],
         1
     );
+}
+
+/// With the response-time model, a call takes the latency whatever the emulator and moto spent
+/// on it (when that is less); with the default model the latency comes on top of their work.
+#[tokio::test]
+async fn response_time_latency_includes_the_work_and_added_latency_does_not() {
+    let m = moto();
+    let latency = Duration::from_millis(200);
+    for (model, exact) in [(LatencyModel::ResponseTime, true), (LatencyModel::Added, false)] {
+        let emulator = AppRunnerEmulator::start(
+            Scenario::new()
+                .service(service(DEFAULT_ACCOUNT, "us-east-1", "web"))
+                .forward_to(&m.endpoint)
+                .latency(latency)
+                .latency_model(model),
+        );
+        let config = emulator_config(&emulator, "us-east-1", &moto::Creds::testing(), 1);
+        let kms = aws_sdk_kms::Client::new(&config);
+        let apprunner = aws_sdk_apprunner::Client::new(&config);
+        for _ in 0..3 {
+            let started = Instant::now();
+            kms.list_keys().send().await.expect("ListKeys");
+            apprunner.list_services().send().await.expect("ListServices");
+            assert!(started.elapsed() >= 2 * latency, "{:?}", started.elapsed());
+        }
+        let calls = emulator.calls();
+        assert_eq!(calls.len(), 6);
+        for call in &calls {
+            if exact {
+                assert_eq!(call.took, latency, "{model:?} {}", call.operation);
+            } else {
+                assert!(call.took > latency, "{model:?} {}", call.operation);
+            }
+        }
+    }
 }
