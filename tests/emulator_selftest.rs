@@ -1372,7 +1372,10 @@ async fn latency_applies_to_forwarded_calls_and_requests_overlap() {
 async fn response_time_latency_includes_the_work_and_added_latency_does_not() {
     let m = moto();
     let latency = Duration::from_millis(200);
-    for (model, exact) in [(LatencyModel::ResponseTime, true), (LatencyModel::Added, false)] {
+    for (model, exact) in [
+        (LatencyModel::ResponseTime, true),
+        (LatencyModel::Added, false),
+    ] {
         let emulator = AppRunnerEmulator::start(
             Scenario::new()
                 .service(service(DEFAULT_ACCOUNT, "us-east-1", "web"))
@@ -1386,7 +1389,11 @@ async fn response_time_latency_includes_the_work_and_added_latency_does_not() {
         for _ in 0..3 {
             let started = Instant::now();
             kms.list_keys().send().await.expect("ListKeys");
-            apprunner.list_services().send().await.expect("ListServices");
+            apprunner
+                .list_services()
+                .send()
+                .await
+                .expect("ListServices");
             assert!(started.elapsed() >= 2 * latency, "{:?}", started.elapsed());
         }
         let calls = emulator.calls();

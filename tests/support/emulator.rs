@@ -1349,14 +1349,7 @@ fn serve_forwarded(shared: &Shared, endpoint: &str, incoming: &Incoming) -> Http
 
     let (status, headers, body) = match &fault {
         Some(code) => fault_answer(incoming, query, code, &operation, &region),
-        None => match pooled_exchange(
-            &shared.moto_connections,
-            endpoint,
-            &incoming.method,
-            &incoming.url,
-            &incoming.headers,
-            &incoming.body,
-        ) {
+        None => match pooled_exchange(&shared.moto_connections, endpoint, incoming) {
             Ok(answer) => (answer.status, answer.headers, answer.body),
             Err(e) => {
                 let message = format!("the emulator could not forward to {endpoint}: {e}");
@@ -1518,18 +1511,20 @@ fn connect(addr: &str) -> std::io::Result<TcpStream> {
     Ok(stream)
 }
 
-/// Like [`http_exchange`], on a kept-alive connection of `pool` (a new one when none is idle),
-/// which goes back to the pool when the answer leaves it usable. Forwarding to moto this way
-/// spares it a TCP connection and a Python thread per request: measured on the org_scan
-/// benchmark, that was much of moto's CPU, which the scanned binary shares two cores with.
+/// `incoming` sent on as [`http_exchange`] would, but on a kept-alive connection of `pool` (a new
+/// one when none is idle), which goes back to the pool when the answer leaves it usable: moto is
+/// spared a TCP connection and a Python thread per forwarded request.
 fn pooled_exchange(
     pool: &Mutex<Vec<TcpStream>>,
     endpoint: &str,
-    method: &str,
-    path: &str,
-    headers: &[(String, String)],
-    body: &[u8],
+    incoming: &Incoming,
 ) -> std::io::Result<HttpAnswer> {
+    let (method, path, headers, body) = (
+        incoming.method.as_str(),
+        incoming.url.as_str(),
+        incoming.headers.as_slice(),
+        incoming.body.as_slice(),
+    );
     let addr = endpoint_addr(endpoint);
     let idle = pool.lock().unwrap().pop();
     if let Some(stream) = idle {
