@@ -123,7 +123,6 @@ fn clean_command(binary: &Path, endpoint: &str, creds: &Creds) -> Command {
     support::clean_aws_command(binary, endpoint, endpoint, creds)
 }
 
-/// Runs `cmd` to completion (killed after `timeout`): (exit code, stdout, stderr, wall time).
 /// Every call of the org scan, one JSON line each, times in ms since the binary was started, to
 /// `target/org_scan_calls.jsonl`: the timeline behind the ratio, for anyone who wants to look.
 fn write_trace(calls: &[Call], spawned_at: Duration) {
@@ -205,6 +204,7 @@ fn machine_cpu() -> Option<(u64, u64)> {
     Some((total - idle, total))
 }
 
+/// Runs `cmd` to completion (killed after `timeout`): (exit code, stdout, stderr, wall time).
 fn run(mut cmd: Command, timeout: Duration) -> (Option<i32>, Vec<u8>, String, Duration) {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -534,20 +534,22 @@ fn org_scan(binary: &Path) -> Value {
     eprintln!("org_scan: running the scan ...");
     let spawned_at = emulator.elapsed();
     let cpu_before = machine_cpu();
+    // moto's process (and the `sh` that waits on it, which uses none) by its port argument.
     let moto_port = moto
         .endpoint
+        .trim_end_matches('/')
         .rsplit(':')
         .next()
         .unwrap_or_default()
         .to_string();
     let (moto_cpu0, bench_cpu0) = (
-        processes_cpu(&format!("-p\0{moto_port}")),
+        processes_cpu(&format!("-p\0{moto_port}\0")),
         processes_cpu_of("self"),
     );
     let (status, stdout, stderr, wall) = run(cmd, ORG_SCAN_TIMEOUT);
     let cpu_after = machine_cpu();
     let (moto_cpu1, bench_cpu1) = (
-        processes_cpu(&format!("-p\0{moto_port}")),
+        processes_cpu(&format!("-p\0{moto_port}\0")),
         processes_cpu_of("self"),
     );
     let calls = emulator.calls();
@@ -575,12 +577,12 @@ fn org_scan(binary: &Path) -> Value {
             "seed": seed,
             "emulator_workers": WORKERS,
         },
-        // Share of the machine's cores busy (binary, emulator, moto, anything else) while the
-        // scan ran: near 1.0, the wall time measures the machine, not the client.
         // CPU seconds used during the scan by moto and by this process (the emulator's
         // threads, and the harness waiting on the binary).
         "moto_cpu_seconds": moto_cpu1 - moto_cpu0,
         "emulator_cpu_seconds": bench_cpu1 - bench_cpu0,
+        // Share of the machine's cores busy (binary, emulator, moto, anything else) while the
+        // scan ran: near 1.0, the wall time measures the machine, not the client.
         "machine_cpu_busy": match (cpu_before, cpu_after) {
             (Some((busy0, all0)), Some((busy1, all1))) if all1 > all0 =>
                 json!((busy1 - busy0) as f64 / (all1 - all0) as f64),
@@ -747,6 +749,7 @@ fn org_scan(binary: &Path) -> Value {
         "peak_calls_in_flight": peak_in_flight,
         // Answers later than the latency: the emulator or moto could not keep up (their work
         // exceeded the response time), which no client can avoid.
+        // (Only meaningful when the latency is the response time: added, every call is later.)
         "calls_slower_than_latency": calls.iter().filter(|c| c.took > LATENCY + Duration::from_millis(2)).count(),
         "slowest_call_ms": calls.iter().map(|c| c.took).max().unwrap_or_default().as_secs_f64() * 1e3,
     });
@@ -871,7 +874,8 @@ struct CriticalPath {
 /// P_a = ceil(33 accounts / page size): 1 when the binary leaves ListAccounts' MaxResults unset
 /// (moto then answers up to 100 per page), 2 with MaxResults 20 (AWS's maximum); P_s = 1
 /// (8 services, pages of 20); P_d = 2 (7 domains, pages of at most 5): L = 6 or 7. The lower
-/// bound is 40 ms x L: it ignores moto's own processing time and the process start-up.
+/// bound is 40 ms x L: it ignores the process start-up, and with the added latency model
+/// (`ORG_SCAN_LATENCY_MODEL=added`) moto's own processing time, which then comes on top.
 ///
 /// `strict_chain` is the same DAG without the one edge the brief's chain adds:
 /// DescribeCustomDomains needs only the ARN from ListServices, not DescribeService's answer, so

@@ -200,7 +200,6 @@ pub fn resource_uri(account: &str, region: &str, name: &str) -> String {
     )
 }
 
-/// Writes `report` as SARIF 2.1.0. `rules` are the rules the report names, in report order.
 /// Everything of the log but the results, and how to make each result.
 struct Parts<'a> {
     tool: Tool<'a>,
@@ -336,7 +335,10 @@ fn parts<'a>(report: &'a Report, rules: &[&'a Rule]) -> io::Result<Parts<'a>> {
     })
 }
 
-/// Writes the SARIF log of `report`, whose findings come from `rules`.
+/// Writes `report` as SARIF 2.1.0. `rules` are the rules the report names, in report order.
+///
+/// Memory: besides the report, two windows of rendered results (65,536 results each, about
+/// 55 MB) are held at once, one being written while the next renders.
 pub fn render(report: &Report, rules: &[&Rule], out: &mut dyn Write) -> io::Result<()> {
     render_in_batches(report, rules, out, 2048)
 }

@@ -238,7 +238,8 @@ fn evaluate_rule(ctx: &Context, service: &Service, rule: &Rule) -> Result<Outcom
     };
     let Some(items) = items else {
         return Err(format!(
-            "the logic gave a {}, not a list of findings",
+            "the logic gave {} (a {}), not a list of findings",
+            view::to_value(produced).map_or_else(|_| "a value".to_string(), |v| format!("{v:?}")),
             produced.get_type().name()
         ));
     };

@@ -12,8 +12,9 @@
 //! [`to_value`] turns one into a plain value. A test keeps the shapes equal, so a field added to
 //! the inventory cannot silently go missing from the rules. One difference remains: the
 //! interpreter asks the left operand of `==`, and its own maps know nothing of nodes, so a map
-//! literal compared with a whole struct must come second (`service.network == {...}`); no rule
-//! compares whole structs.
+//! literal compared with a whole struct must come second (`service.network == {...}`), and
+//! `service.network in [{...}]` (which compares each element with the node) is false; the same
+//! holds for `settings`. No rule compares whole structs.
 
 use crate::inventory::{
     CustomDomain, EnvVar, Key, Network, Observability, Rotation, SecretRef, Service, Source,
@@ -404,7 +405,8 @@ impl<'v> Val for Shared<'v> {
     }
 
     fn cel_type() -> &'static Type {
-        // Only asked of types with one static CEL type; a shared value has its target's.
+        // Only asked of types with one static CEL type (by the overload macros, which this type
+        // is never named in); a shared value has its target's, and settings are always a map.
         &MAP_TYPE
     }
 

@@ -1591,9 +1591,17 @@ fn exchange_on(
             .trim_end_matches(['\r', '\n'])
             .to_string())
     };
-    // Status line and headers (skipping any 1xx interim answer).
+    let aborted = |e: Error| Error::new(ErrorKind::ConnectionAborted, e);
+    // Status line and headers (skipping any 1xx interim answer). Only a connection closed or
+    // reset before any answer may be retried by the caller: the server never read the request.
     let (status, answer_headers) = loop {
-        let status_line = read_line(&mut reader)?;
+        let status_line = read_line(&mut reader).map_err(|e| {
+            if e.kind() == ErrorKind::ConnectionReset {
+                e
+            } else {
+                aborted(e)
+            }
+        })?;
         if status_line.is_empty() {
             return Err(bad("connection closed before a status line"));
         }
@@ -1601,11 +1609,10 @@ fn exchange_on(
             .split_whitespace()
             .nth(1)
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| bad(&format!("bad status line {status_line:?}")))?;
+            .ok_or_else(|| aborted(bad(&format!("bad status line {status_line:?}"))))?;
         let mut answer_headers = Vec::new();
         loop {
-            let line =
-                read_line(&mut reader).map_err(|e| Error::new(ErrorKind::ConnectionAborted, e))?;
+            let line = read_line(&mut reader).map_err(aborted)?;
             if line.is_empty() {
                 break;
             }
@@ -1617,7 +1624,6 @@ fn exchange_on(
             break (status, answer_headers);
         }
     };
-    let aborted = |e: Error| Error::new(ErrorKind::ConnectionAborted, e);
     let find = |name: &str| {
         answer_headers
             .iter()

@@ -135,32 +135,27 @@ struct Describe {
 }
 
 impl Describe {
-    /// `DescribeService` and `DescribeCustomDomains` run side by side: both need only the ARN.
+    /// `DescribeService`, then the pages of `DescribeCustomDomains`. The domains wait for the
+    /// description although they need only the ARN: run side by side, domain pages took the
+    /// account's concurrency permits while waiting for a global one, and held up the
+    /// descriptions (and so the key reads) that the scan's longest chain goes through. A service
+    /// that is gone or cannot be described costs no domain calls.
     async fn run(self) -> (Option<Service>, Vec<CollectionError>) {
         // The service's own account, from its ARN.
         let owner = Arn::parse(&self.arn)
             .map_or(self.account.as_str(), |a| a.account)
             .to_string();
-        let (described, domains) = tokio::join!(self.describe(&owner), self.domains(&owner));
-        let mut errors = Vec::new();
-        let domains = match domains {
-            Ok(domains) => Some(domains),
-            Err(e) => {
-                errors.push(e);
-                None
-            }
-        };
-        match described {
-            Ok(Some(mut service)) => {
-                service.custom_domains = domains;
-                (Some(service), errors)
-            }
+        match self.describe(&owner).await {
+            Ok(Some(mut service)) => match self.domains(&owner).await {
+                Ok(domains) => {
+                    service.custom_domains = Some(domains);
+                    (Some(service), vec![])
+                }
+                Err(e) => (Some(service), vec![e]),
+            },
             // Deleted between the listing and the description: nothing to audit.
             Ok(None) => (None, vec![]),
-            Err(e) => {
-                errors.insert(0, e);
-                (None, errors)
-            }
+            Err(e) => (None, vec![e]),
         }
     }
 

@@ -5,8 +5,9 @@
 //! ([`accounts`]: the caller's, a list, or every ACTIVE account of the organization, optionally
 //! one shard of them) gets its own credentials (the caller's for its own account, an assumed role
 //! for the others) and starts all its regions ([`apprunner`]) as soon as they are ready, without
-//! waiting for the other accounts. Each KMS key a service names is read once per scan, as soon as
-//! it is first seen, with a client in the key's own account and region ([`kms`]).
+//! waiting for the other accounts. Each KMS key a service names is read once per scan, as soon
+//! as it is first seen and the credentials it is read with are ready, with a client in the key's
+//! own account and region ([`kms`]).
 //!
 //! Every API call goes through [`Limits`]: a global cap on calls in flight and a cap per
 //! service x account x region, so that one account's API rate is never exceeded however many
@@ -367,8 +368,21 @@ pub async fn collect(opts: &AwsOptions, progress: &Progress) -> Result<Inventory
             _ => None,
         }
     };
-    let (identity, listed) = tokio::join!(caller_identity(&config, &home_region), listing);
+    let identity = caller_identity(&config, &home_region);
+    tokio::pin!(identity, listing);
+    let mut listed = None;
+    let identity = loop {
+        tokio::select! {
+            identity = &mut identity => break identity,
+            done = &mut listing, if listed.is_none() => listed = Some(done),
+        }
+    };
+    // Bad credentials end the scan at once, the listing (if still running) abandoned.
     let (caller, partition) = identity?;
+    let listed = match listed {
+        Some(listed) => listed,
+        None => listing.await,
+    };
     let mut accounts = match (&opts.accounts, listed) {
         (_, Some(listed)) => listed?,
         (AccountChoice::List(list), None) => list.clone(),
@@ -395,6 +409,11 @@ pub async fn collect(opts: &AwsOptions, progress: &Progress) -> Result<Inventory
     ));
     let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel();
     let mut account_tasks = JoinSet::new();
+    let role = Arc::new(RoleOptions {
+        name: opts.role_name.clone(),
+        external_id: opts.external_id.clone(),
+        session_name: opts.role_session_name.clone(),
+    });
     for account in accounts {
         let job = AccountJob {
             account,
@@ -402,7 +421,7 @@ pub async fn collect(opts: &AwsOptions, progress: &Progress) -> Result<Inventory
             base: config.clone(),
             caller: caller.clone(),
             partition: partition.clone(),
-            opts: opts.clone(),
+            role: role.clone(),
             home_region: home_region.clone(),
             limits: limits.clone(),
             keys: keys.clone(),
@@ -454,6 +473,13 @@ enum Done {
     AccountFailed(String, CollectionError),
 }
 
+/// The role assumed in each account but the caller's.
+struct RoleOptions {
+    name: String,
+    external_id: Option<String>,
+    session_name: String,
+}
+
 /// One account of the scan: its credentials, then all its regions at once.
 struct AccountJob {
     account: String,
@@ -461,7 +487,7 @@ struct AccountJob {
     base: SdkConfig,
     caller: String,
     partition: String,
-    opts: AwsOptions,
+    role: Arc<RoleOptions>,
     home_region: String,
     limits: Limits,
     keys: Arc<kms::KeyReader>,
@@ -474,9 +500,9 @@ impl AccountJob {
             &self.caller,
             &self.account,
             &self.partition,
-            &self.opts.role_name,
-            self.opts.external_id.as_deref(),
-            &self.opts.role_session_name,
+            &self.role.name,
+            self.role.external_id.as_deref(),
+            &self.role.session_name,
             &self.home_region,
         )
         .await;
