@@ -394,6 +394,9 @@ fn scan(args: ScanArgs) -> Result<i32> {
                 .build()
                 .context("starting the async runtime")?;
             let collected = runtime.block_on(aws::collect(&opts, &progress));
+            // Everything collected is in hand: the connections and idle tasks left need no
+            // orderly shutdown (waiting for it took 18 ms after an organization scan).
+            runtime.shutdown_background();
             progress.finish();
             match collected {
                 Ok(inv) => inv,
