@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use std::sync::LazyLock;
 
 /// A plain runtime environment variable, without its value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvVar {
     pub name: String,

@@ -109,7 +109,7 @@ pub struct Source {
 
 /// A runtime environment secret: the name and the ARN of the Secrets Manager secret or SSM
 /// parameter it reads. The ARN is a reference, not the secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretRef {
     pub name: String,
@@ -117,7 +117,7 @@ pub struct SecretRef {
 }
 
 /// A custom domain linked to a service.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomDomain {
     pub domain_name: String,
@@ -127,7 +127,7 @@ pub struct CustomDomain {
 }
 
 /// One DNS record App Runner asks for to validate a custom domain's certificate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ValidationRecord {
     pub name: String,

@@ -8,15 +8,15 @@
 //! becomes an [`EvalError`], which the report treats like a collection error (the scan is
 //! incomplete, exit status 3).
 
-use super::{CEL_ENV, Expr, Requirement, Rule, view};
+use super::{CEL_ENV, Expr, Items, Requirement, Rule, view};
 use crate::finding::{Finding, FindingParts, Severity};
-use crate::inventory::{Inventory, Service};
+use crate::inventory::{CustomDomain, EnvVar, Inventory, SecretRef, Service};
 use cel::common::types::{CelString, Kind};
 use cel::common::value::Val;
 use cel::{Context, Value};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// A rule that could not be evaluated against a service.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -83,17 +83,10 @@ pub fn evaluate(inventory: &Inventory, rules: &[&Rule]) -> Evaluation {
         .services
         .par_iter()
         .fold(
-            || (Evaluation::default(), KeyVerdicts::default()),
-            |(mut acc, mut verdicts), service| {
-                evaluate_service(
-                    inventory,
-                    service,
-                    rules,
-                    &settings,
-                    &mut verdicts,
-                    &mut acc,
-                );
-                (acc, verdicts)
+            || (Evaluation::default(), Memo::default()),
+            |(mut acc, mut memo), service| {
+                evaluate_service(inventory, service, rules, &settings, &mut memo, &mut acc);
+                (acc, memo)
             },
         )
         .map(|(evaluation, _)| evaluation)
@@ -117,8 +110,47 @@ pub fn evaluate(inventory: &Inventory, rules: &[&Rule]) -> Evaluation {
     evaluation
 }
 
-/// The `when` answers of key-only rules, by (rule index, key ARN or none).
-type KeyVerdicts<'a> = std::collections::HashMap<(usize, Option<&'a str>), bool>;
+/// Answers of `when` that depend on less than the whole service, per rayon shard.
+#[derive(Default)]
+struct Memo<'a> {
+    /// Key-only rules, by (rule index, key ARN or none).
+    keys: HashMap<(usize, Option<&'a str>), bool>,
+    /// Item-only rules, by (rule index, the item's contents).
+    items: HashMap<(usize, Item<'a>), bool>,
+}
+
+/// An item of a service's list, compared and hashed by its contents.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Item<'a> {
+    Env(&'a EnvVar),
+    Secret(&'a SecretRef),
+    Domain(&'a CustomDomain),
+}
+
+impl<'a> Item<'a> {
+    /// The items of `list` of `service`; `None` where the inventory does not know them.
+    fn of(service: &'a Service, list: Items) -> Option<Vec<Item<'a>>> {
+        match list {
+            Items::Environment => service
+                .environment
+                .as_ref()
+                .map(|vars| vars.iter().map(Item::Env).collect()),
+            Items::Secrets => Some(service.secrets.iter().map(Item::Secret).collect()),
+            Items::CustomDomains => service
+                .custom_domains
+                .as_ref()
+                .map(|domains| domains.iter().map(Item::Domain).collect()),
+        }
+    }
+
+    fn view(self) -> view::View<'a> {
+        Box::new(match self {
+            Item::Env(v) => view::Node::EnvVar(v),
+            Item::Secret(s) => view::Node::Secret(s),
+            Item::Domain(d) => view::Node::Domain(d),
+        })
+    }
+}
 
 /// Evaluates every rule against one service, adding to `out`.
 fn evaluate_service<'a>(
@@ -126,7 +158,7 @@ fn evaluate_service<'a>(
     service: &'a Service,
     rules: &[&Rule],
     settings: &'a [Result<Box<dyn Val>, String>],
-    verdicts: &mut KeyVerdicts<'a>,
+    memo: &mut Memo<'a>,
     out: &mut Evaluation,
 ) {
     let error = |rule: &Rule, message: String| EvalError {
@@ -148,11 +180,11 @@ fn evaluate_service<'a>(
         });
         if rule.logic.key_only && settings.is_ok() {
             let slot = (index, key.map(|k| k.arn.as_str()));
-            let fires = match verdicts.get(&slot) {
+            let fires = match memo.keys.get(&slot) {
                 Some(fires) => Some(*fires),
                 None => match run(&ctx, "when", &rule.logic.when) {
                     Ok(Value::Bool(fires)) => {
-                        verdicts.insert(slot, fires);
+                        memo.keys.insert(slot, fires);
                         Some(fires)
                     }
                     // Not a bool, or an error: the full program below reports it.
@@ -165,7 +197,10 @@ fn evaluate_service<'a>(
         }
         let outcome = settings
             .map_err(Clone::clone)
-            .and_then(|()| evaluate_rule(&ctx, service, rule));
+            .and_then(|()| match rule.logic.item_only {
+                Some(list) => evaluate_items(&mut ctx, service, rule, index, list, memo),
+                None => evaluate_rule(&ctx, service, rule),
+            });
         match outcome {
             Ok(Outcome::Findings(findings)) => out.findings.extend(findings),
             Ok(Outcome::Unknown(what)) => out.skipped.push(Skipped {
@@ -246,65 +281,129 @@ fn evaluate_rule(ctx: &Context, service: &Service, rule: &Rule) -> Result<Outcom
     let mut findings = Vec::new();
     let mut iter = items.iter();
     while let Some(item) = iter.next() {
-        let fields = (item.get_type().kind() == Kind::Map)
-            .then(|| item.as_indexer())
-            .flatten()
-            .ok_or("a finding is not a map")?;
-        // A field, `None` when absent or null.
-        let field = |name: &str| -> Result<Option<serde_json::Value>, String> {
-            match fields.get(&CelString::from(name)) {
-                Ok(v) => match view::to_json(v.as_ref()).map_err(failed)? {
-                    serde_json::Value::Null => Ok(None),
-                    json => Ok(Some(json)),
-                },
-                Err(cel::ExecutionError::NoSuchKey(_)) => Ok(None),
-                Err(e) => Err(failed(e)),
-            }
-        };
-        let message = match field("message")? {
-            Some(serde_json::Value::String(m)) => m,
-            other => return Err(format!("logic.message must give a string, gave {other:?}")),
-        };
-        let severity = match field("severity")? {
-            None => rule.severity,
-            Some(serde_json::Value::String(s)) => s
-                .parse::<Severity>()
-                .map_err(|e| format!("logic.severity: {e}"))?,
-            Some(other) => return Err(format!("logic.severity must give a string, gave {other}")),
-        };
-        let discriminator = match field("discriminator")? {
-            None => None,
-            Some(serde_json::Value::String(d)) => Some(d),
-            Some(other) => {
-                return Err(format!(
-                    "logic.discriminator must give a string, gave {other}"
-                ));
-            }
-        };
-        let mut properties = BTreeMap::new();
-        match field("properties")? {
-            None => {}
-            Some(serde_json::Value::Object(map)) => properties.extend(map),
-            Some(other) => return Err(format!("logic.properties must give a map, gave {other}")),
+        findings.push(read_finding(item, service, rule, &failed)?);
+    }
+    Ok(Outcome::Findings(findings))
+}
+
+/// One finding of `rule` for `service`, read from the map the logic gave.
+fn read_finding(
+    item: &dyn Val,
+    service: &Service,
+    rule: &Rule,
+    failed: &dyn Fn(cel::ExecutionError) -> String,
+) -> Result<Finding, String> {
+    let fields = (item.get_type().kind() == Kind::Map)
+        .then(|| item.as_indexer())
+        .flatten()
+        .ok_or("a finding is not a map")?;
+    // A field, `None` when absent or null.
+    let field = |name: &str| -> Result<Option<serde_json::Value>, String> {
+        match fields.get(&CelString::from(name)) {
+            Ok(v) => match view::to_json(v.as_ref()).map_err(failed)? {
+                serde_json::Value::Null => Ok(None),
+                json => Ok(Some(json)),
+            },
+            Err(cel::ExecutionError::NoSuchKey(_)) => Ok(None),
+            Err(e) => Err(failed(e)),
         }
-        // Null properties carry nothing: drop them so outputs stay small and stable.
-        properties.retain(|_, v| !v.is_null());
-        properties.insert("accountId".into(), service.account_id.clone().into());
-        properties.insert("region".into(), service.region.clone().into());
-        properties.insert("resourceArn".into(), service.arn.clone().into());
-        properties.insert("severity".into(), severity.as_str().into());
-        findings.push(Finding::new(FindingParts {
-            rule_id: rule.id.clone(),
-            rule_name: rule.name.clone(),
-            severity,
-            account_id: service.account_id.clone(),
-            region: service.region.clone(),
-            resource_arn: service.arn.clone(),
-            resource_name: service.name.clone(),
-            discriminator,
-            message,
-            properties,
-        }));
+    };
+    let message = match field("message")? {
+        Some(serde_json::Value::String(m)) => m,
+        other => return Err(format!("logic.message must give a string, gave {other:?}")),
+    };
+    let severity = match field("severity")? {
+        None => rule.severity,
+        Some(serde_json::Value::String(s)) => s
+            .parse::<Severity>()
+            .map_err(|e| format!("logic.severity: {e}"))?,
+        Some(other) => return Err(format!("logic.severity must give a string, gave {other}")),
+    };
+    let discriminator = match field("discriminator")? {
+        None => None,
+        Some(serde_json::Value::String(d)) => Some(d),
+        Some(other) => {
+            return Err(format!(
+                "logic.discriminator must give a string, gave {other}"
+            ));
+        }
+    };
+    let mut properties = BTreeMap::new();
+    match field("properties")? {
+        None => {}
+        Some(serde_json::Value::Object(map)) => properties.extend(map),
+        Some(other) => return Err(format!("logic.properties must give a map, gave {other}")),
+    }
+    // Null properties carry nothing: drop them so outputs stay small and stable.
+    properties.retain(|_, v| !v.is_null());
+    properties.insert("accountId".into(), service.account_id.clone().into());
+    properties.insert("region".into(), service.region.clone().into());
+    properties.insert("resourceArn".into(), service.arn.clone().into());
+    properties.insert("severity".into(), severity.as_str().into());
+    Ok(Finding::new(FindingParts {
+        rule_id: rule.id.clone(),
+        rule_name: rule.name.clone(),
+        severity,
+        account_id: service.account_id.clone(),
+        region: service.region.clone(),
+        resource_arn: service.arn.clone(),
+        resource_name: service.name.clone(),
+        discriminator,
+        message,
+        properties,
+    }))
+}
+
+/// A rule whose `when` depends on the item alone ([`crate::rules::Logic::item_only`]): `when`
+/// is asked once per distinct item (per rayon shard), and the finding map is built for the items
+/// that fire, `item` bound to each. Gives exactly what the combined program gives.
+fn evaluate_items<'a>(
+    ctx: &mut Context<'_, 'a>,
+    service: &'a Service,
+    rule: &Rule,
+    index: usize,
+    list: Items,
+    memo: &mut Memo<'a>,
+) -> Result<Outcome, String> {
+    let Some(items) = Item::of(service, list) else {
+        let what = rule
+            .logic
+            .for_each
+            .as_ref()
+            .map_or("the facts", |e| e.source.trim());
+        return Ok(Outcome::Unknown(what.to_string()));
+    };
+    let failed = |e: cel::ExecutionError| {
+        format!(
+            "logic failed: {e} (expression: {})",
+            rule.logic.finding.source.trim()
+        )
+    };
+    let mut findings = Vec::new();
+    let bound = !items.is_empty();
+    for item in items {
+        let fires = match memo.items.get(&(index, item)) {
+            Some(fires) => *fires,
+            None => {
+                ctx.add_variable_as_val("item", item.view());
+                let fires = match run(ctx, "when", &rule.logic.when)? {
+                    Value::Bool(fires) => fires,
+                    other => return Err(format!("logic.when must give a bool, gave {other:?}")),
+                };
+                memo.items.insert((index, item), fires);
+                fires
+            }
+        };
+        if fires {
+            ctx.add_variable_as_val("item", item.view());
+            let produced =
+                Value::resolve_val(rule.logic.finding.program.expression(), ctx).map_err(failed)?;
+            findings.push(read_finding(produced.as_ref(), service, rule, &failed)?);
+        }
+    }
+    if bound {
+        // `item` means nothing outside this rule's items.
+        ctx.add_variable_as_val("item", Box::new(cel::common::types::CelNull));
     }
     Ok(Outcome::Findings(findings))
 }
@@ -336,6 +435,56 @@ mod tests {
             Some(e) => Err(e.message.clone()),
             None => Ok(evaluation.findings),
         }
+    }
+
+    /// Item-only rules are evaluated once per distinct item: the findings, errors and notices
+    /// are exactly those of the same rule evaluated as one program per service (forced here by
+    /// making `when` read `service`), on the demo inventory with every service doubled, so that
+    /// items repeat across services.
+    #[test]
+    fn item_only_rules_give_what_the_combined_program_gives() {
+        let mut inventory = demo();
+        let copies: Vec<Service> = inventory
+            .services
+            .iter()
+            .map(|s| {
+                let mut copy = s.clone();
+                copy.arn.push_str("-copy");
+                copy.name.push_str("-copy");
+                copy
+            })
+            .collect();
+        inventory.services.extend(copies);
+        let quotes = "'''";
+        let mut checked = 0;
+        for (file, text) in crate::rules::EMBEDDED {
+            let rule = Rule::parse(text, "embedded", file).unwrap();
+            if rule.logic.item_only.is_none() {
+                continue;
+            }
+            let opening = format!("when = {quotes}");
+            let start = text.find(&opening).expect("multi-line when") + opening.len();
+            let end = start + text[start..].find(quotes).unwrap();
+            let forced = format!(
+                "{}service.arn != '' && ({}){}",
+                &text[..start],
+                &text[start..end],
+                &text[end..]
+            );
+            let combined = Rule::parse(&forced, "forced", file).unwrap();
+            assert!(combined.logic.item_only.is_none(), "{file}");
+            let memoized = evaluate(&inventory, &[&rule]);
+            let plain = evaluate(&inventory, &[&combined]);
+            assert!(
+                !memoized.findings.is_empty() || !memoized.skipped.is_empty(),
+                "{file}"
+            );
+            assert_eq!(memoized.findings, plain.findings, "{file}");
+            assert_eq!(memoized.errors, plain.errors, "{file}");
+            assert_eq!(memoized.skipped, plain.skipped, "{file}");
+            checked += 1;
+        }
+        assert_eq!(checked, 3, "AR011, AR012 and AR020 are item-only");
     }
 
     #[test]

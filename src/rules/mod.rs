@@ -172,23 +172,47 @@ pub struct Logic {
     /// `when` reads neither `service` nor `item` (and there is no `for_each`): its answer depends
     /// on the key alone, so evaluation asks it once per key instead of once per service.
     pub key_only: bool,
+    /// `for_each` is one of the service's own lists and `when` reads neither `service` nor
+    /// `key`: its answer depends on the item alone, so evaluation asks it once per distinct item
+    /// (the same variables recur across the services of an organization) and builds the
+    /// findings of the items that fire with [`Logic::finding`].
+    pub item_only: Option<Items>,
+    /// The finding map alone (`message`, `severity`, `discriminator`, `properties`), with `item`
+    /// bound by evaluation: used with [`Logic::item_only`].
+    pub finding: Expr,
+}
+
+/// A list of the service that `for_each` names directly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Items {
+    /// `service.environment`
+    Environment,
+    /// `service.secrets`
+    Secrets,
+    /// `service.custom_domains`
+    CustomDomains,
 }
 
 impl Logic {
-    /// The combined program's source, from the parts (each already compiled on its own, so that
-    /// an error points at the part the author wrote).
-    fn combined_source(&self) -> String {
+    /// The finding map of the combined program, on its own.
+    fn finding_source(&self) -> String {
         let part = |e: &Option<Expr>, default: &str| {
             e.as_ref()
                 .map_or(default.to_string(), |e| format!("({})", e.source.trim()))
         };
-        let finding = format!(
+        format!(
             "{{'message': ({}), 'severity': {}, 'discriminator': {}, 'properties': {}}}",
             self.message.source.trim(),
             part(&self.severity, "null"),
             part(&self.discriminator, "null"),
             part(&self.properties, "{}"),
-        );
+        )
+    }
+
+    /// The combined program's source, from the parts (each already compiled on its own, so that
+    /// an error points at the part the author wrote).
+    fn combined_source(&self) -> String {
+        let finding = self.finding_source();
         let when = self.when.source.trim();
         match &self.for_each {
             Some(each) => {
@@ -355,19 +379,42 @@ impl Rule {
             let refs = when.program.references();
             !refs.has_variable("service") && !refs.has_variable("item")
         };
+        let item_only = for_each
+            .as_ref()
+            .and_then(|each| match each.source.trim() {
+                "service.environment" => Some(Items::Environment),
+                "service.secrets" => Some(Items::Secrets),
+                "service.custom_domains" => Some(Items::CustomDomains),
+                _ => None,
+            })
+            .filter(|_| {
+                let refs = when.program.references();
+                !refs.has_variable("service") && !refs.has_variable("key")
+            });
+        let placeholder = || Expr {
+            source: String::new(),
+            program: CEL_ENV.compile("null").expect("null compiles"),
+        };
         let mut logic = Logic {
             key_only,
+            item_only,
+            finding: placeholder(),
             for_each,
             when,
             message,
             severity: severity_expr,
             discriminator,
             properties,
-            combined: Expr {
-                source: String::new(),
-                program: CEL_ENV.compile("null").expect("null compiles"),
-            },
+            combined: placeholder(),
         };
+        let source = logic.finding_source();
+        let program = CEL_ENV.compile(&source).map_err(|e| {
+            error_at(
+                raw.logic.message.span().start,
+                format!("the finding does not combine into one CEL program: {e}"),
+            )
+        })?;
+        logic.finding = Expr { source, program };
         let source = logic.combined_source();
         let program = CEL_ENV.compile(&source).map_err(|e| {
             error_at(
