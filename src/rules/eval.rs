@@ -235,6 +235,16 @@ enum Outcome {
     Unknown(String),
 }
 
+/// The facts `for_each` names are unknown (`null`): say so, never pass silently.
+fn unknown(rule: &Rule) -> Outcome {
+    let what = rule
+        .logic
+        .for_each
+        .as_ref()
+        .map_or("the facts", |e| e.source.trim());
+    Outcome::Unknown(what.to_string())
+}
+
 /// Why a rule was not evaluated, in words a user can act on.
 fn skip_reason(service: &Service, rule: &Rule, what: &str) -> String {
     let why = if what.contains("environment")
@@ -260,14 +270,7 @@ fn evaluate_rule(ctx: &Context, service: &Service, rule: &Rule) -> Result<Outcom
     let produced = produced.as_ref();
     let items = match produced.get_type().kind() {
         // `null` means the facts `for_each` names are unknown: say so, never pass silently.
-        Kind::NullType => {
-            let what = rule
-                .logic
-                .for_each
-                .as_ref()
-                .map_or("the facts", |e| e.source.trim());
-            return Ok(Outcome::Unknown(what.to_string()));
-        }
+        Kind::NullType => return Ok(unknown(rule)),
         Kind::List => produced.as_iterable(),
         _ => None,
     };
@@ -366,12 +369,7 @@ fn evaluate_items<'a>(
     memo: &mut Memo<'a>,
 ) -> Result<Outcome, String> {
     let Some(items) = Item::of(service, list) else {
-        let what = rule
-            .logic
-            .for_each
-            .as_ref()
-            .map_or("the facts", |e| e.source.trim());
-        return Ok(Outcome::Unknown(what.to_string()));
+        return Ok(unknown(rule));
     };
     let failed = |e: cel::ExecutionError| {
         format!(

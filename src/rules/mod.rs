@@ -407,22 +407,28 @@ impl Rule {
             properties,
             combined: placeholder(),
         };
-        let source = logic.finding_source();
-        let program = CEL_ENV.compile(&source).map_err(|e| {
-            error_at(
-                raw.logic.message.span().start,
-                format!("the finding does not combine into one CEL program: {e}"),
-            )
-        })?;
-        logic.finding = Expr { source, program };
-        let source = logic.combined_source();
-        let program = CEL_ENV.compile(&source).map_err(|e| {
-            error_at(
-                raw.logic.when.span().start,
-                format!("the logic does not combine into one CEL program: {e}"),
-            )
-        })?;
-        logic.combined = Expr { source, program };
+        // The parts compiled on their own above; their combinations are expected to compile too.
+        let combine = |source: String, at: usize, what: &str| {
+            CEL_ENV
+                .compile(&source)
+                .map(|program| Expr { source, program })
+                .map_err(|e| {
+                    error_at(
+                        at,
+                        format!("the {what} does not combine into one CEL program: {e}"),
+                    )
+                })
+        };
+        logic.finding = combine(
+            logic.finding_source(),
+            raw.logic.message.span().start,
+            "finding",
+        )?;
+        logic.combined = combine(
+            logic.combined_source(),
+            raw.logic.when.span().start,
+            "logic",
+        )?;
         let mut docs = raw.docs;
         for text in [&mut docs.what, &mut docs.why, &mut docs.fix] {
             *text = unwrap_paragraphs(text);
