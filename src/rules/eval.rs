@@ -3,6 +3,9 @@
 //! Each service is bound as a lazy CEL map ([`view`]) and every rule runs against it, binding:
 //! `service` (the inventory's service), `key` (the KMS key it names, or `null` when it names none
 //! or the key could not be read), `settings` (the rule's settings) and, inside `for_each`, `item`.
+//! A rule runs as one CEL program per service, except where its condition depends on less:
+//! a key-only `when` is asked once per key, an item-only one once per distinct item (both per
+//! rayon shard), with the same findings as the one program would give.
 //!
 //! A rule that fails at run time (a type error, a missing field) is not skipped silently: it
 //! becomes an [`EvalError`], which the report treats like a collection error (the scan is
