@@ -14,7 +14,7 @@
 use super::{CEL_ENV, Expr, Items, Requirement, Rule, view};
 use crate::finding::{Finding, FindingParts, Severity};
 use crate::inventory::{CustomDomain, EnvVar, Inventory, SecretRef, Service};
-use cel::common::types::{CelString, Kind};
+use cel::common::types::{CelBool, CelString, Kind};
 use cel::common::value::Val;
 use cel::{Context, Value};
 use rayon::prelude::*;
@@ -131,19 +131,20 @@ enum Item<'a> {
 }
 
 impl<'a> Item<'a> {
-    /// The items of `list` of `service`; `None` where the inventory does not know them.
-    fn of(service: &'a Service, list: Items) -> Option<Vec<Item<'a>>> {
-        match list {
-            Items::Environment => service
-                .environment
-                .as_ref()
-                .map(|vars| vars.iter().map(Item::Env).collect()),
-            Items::Secrets => Some(service.secrets.iter().map(Item::Secret).collect()),
-            Items::CustomDomains => service
-                .custom_domains
-                .as_ref()
-                .map(|domains| domains.iter().map(Item::Domain).collect()),
-        }
+    /// The items of `list` of `service`, in order; `None` where the inventory does not know
+    /// them. (One of the three slices is the list, the others are empty.)
+    fn of(service: &'a Service, list: Items) -> Option<impl Iterator<Item = Item<'a>>> {
+        let (vars, secrets, domains): (&[EnvVar], &[SecretRef], &[CustomDomain]) = match list {
+            Items::Environment => (service.environment.as_deref()?, &[], &[]),
+            Items::Secrets => (&[], &service.secrets, &[]),
+            Items::CustomDomains => (&[], &[], service.custom_domains.as_deref()?),
+        };
+        Some(
+            vars.iter()
+                .map(Item::Env)
+                .chain(secrets.iter().map(Item::Secret))
+                .chain(domains.iter().map(Item::Domain)),
+        )
     }
 
     fn view(self) -> view::View<'a> {
@@ -185,8 +186,8 @@ fn evaluate_service<'a>(
             let slot = (index, key.map(|k| k.arn.as_str()));
             let fires = match memo.keys.get(&slot) {
                 Some(fires) => Some(*fires),
-                None => match run(&ctx, "when", &rule.logic.when) {
-                    Ok(Value::Bool(fires)) => {
+                None => match fires(&ctx, rule) {
+                    Ok(fires) => {
                         memo.keys.insert(slot, fires);
                         Some(fires)
                     }
@@ -218,15 +219,25 @@ fn evaluate_service<'a>(
     }
 }
 
-fn run(ctx: &Context, field: &str, expr: &Expr) -> Result<Value, String> {
-    // Not `Program::execute`: its conversion of the result knows nothing of the inventory's
-    // lazy maps (`view::Node`), which a rule may put in what it returns.
-    Value::resolve_val(expr.program.expression(), ctx)
-        .and_then(|v| view::to_value(v.as_ref()))
-        .map_err(|e| {
+/// How a run-time failure of `expr` (the rule's `what`) reads in the report.
+fn failure<'e>(what: &'e str, expr: &'e Expr) -> impl Fn(cel::ExecutionError) -> String + 'e {
+    move |e| format!("{what} failed: {e} (expression: {})", expr.source.trim())
+}
+
+/// Whether `when` of `rule` fires. Programs run through `Value::resolve_val`, not
+/// `Program::execute`, whose conversion of the result knows nothing of the inventory's lazy maps
+/// (`view::Node`), and which would copy what is read here in place.
+fn fires(ctx: &Context, rule: &Rule) -> Result<bool, String> {
+    let expr = &rule.logic.when;
+    let value =
+        Value::resolve_val(expr.program.expression(), ctx).map_err(failure("logic.when", expr))?;
+    value
+        .downcast_ref::<CelBool>()
+        .map(|fires| *fires.inner())
+        .ok_or_else(|| {
             format!(
-                "logic.{field} failed: {e} (expression: {})",
-                expr.source.trim()
+                "logic.when must give a bool, gave a {}",
+                value.get_type().name()
             )
         })
 }
@@ -265,11 +276,10 @@ fn skip_reason(service: &Service, rule: &Rule, what: &str) -> String {
 
 fn evaluate_rule(ctx: &Context, service: &Service, rule: &Rule) -> Result<Outcome, String> {
     let expr = &rule.logic.combined;
-    let failed =
-        |e: cel::ExecutionError| format!("logic failed: {e} (expression: {})", expr.source.trim());
+    let failed = failure("logic", expr);
     // Read straight from the interpreter's values: converting each finding to a `cel::Value`
     // and then to JSON cost more than building it.
-    let produced = Value::resolve_val(expr.program.expression(), ctx).map_err(failed)?;
+    let produced = Value::resolve_val(expr.program.expression(), ctx).map_err(&failed)?;
     let produced = produced.as_ref();
     let items = match produced.get_type().kind() {
         // `null` means the facts `for_each` names are unknown: say so, never pass silently.
@@ -280,7 +290,7 @@ fn evaluate_rule(ctx: &Context, service: &Service, rule: &Rule) -> Result<Outcom
     let Some(items) = items else {
         return Err(format!(
             "the logic gave {} (a {}), not a list of findings",
-            view::to_value(produced).map_or_else(|_| "a value".to_string(), |v| format!("{v:?}")),
+            view::to_json(produced).map_or_else(|_| "a value".to_string(), |v| v.to_string()),
             produced.get_type().name()
         ));
     };
@@ -374,31 +384,27 @@ fn evaluate_items<'a>(
     let Some(items) = Item::of(service, list) else {
         return Ok(unknown(rule));
     };
-    let failed = |e: cel::ExecutionError| {
-        format!(
-            "logic failed: {e} (expression: {})",
-            rule.logic.finding.source.trim()
-        )
-    };
+    let failed = failure("logic", &rule.logic.finding);
     let mut findings = Vec::new();
-    let bound = !items.is_empty();
+    let mut bound = false;
     for item in items {
-        let fires = match memo.items.get(&(index, item)) {
-            Some(fires) => *fires,
+        let known = memo.items.get(&(index, item)).copied();
+        if known != Some(false) {
+            // `when` has not seen this item yet, or its finding is to be made: both read `item`.
+            ctx.add_variable_as_val("item", item.view());
+            bound = true;
+        }
+        let fire = match known {
+            Some(fire) => fire,
             None => {
-                ctx.add_variable_as_val("item", item.view());
-                let fires = match run(ctx, "when", &rule.logic.when)? {
-                    Value::Bool(fires) => fires,
-                    other => return Err(format!("logic.when must give a bool, gave {other:?}")),
-                };
-                memo.items.insert((index, item), fires);
-                fires
+                let fire = fires(ctx, rule)?;
+                memo.items.insert((index, item), fire);
+                fire
             }
         };
-        if fires {
-            ctx.add_variable_as_val("item", item.view());
-            let produced =
-                Value::resolve_val(rule.logic.finding.program.expression(), ctx).map_err(failed)?;
+        if fire {
+            let produced = Value::resolve_val(rule.logic.finding.program.expression(), ctx)
+                .map_err(&failed)?;
             findings.push(read_finding(produced.as_ref(), service, rule, &failed)?);
         }
     }

@@ -24,9 +24,7 @@ use cel::common::traits::{self, Container, Indexer, Iterable, Sizer};
 use cel::common::types::CelNull;
 use cel::common::types::{CelBool, CelInt, CelList, CelString, CelUInt, Kind, MAP_TYPE, Type};
 use cel::common::value::{CowVal, Val};
-use cel::objects::{Key as MapKey, Map};
 use cel::{ExecutionError, Value};
-use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 /// A value of the interpreter that borrows for `'v`.
@@ -97,89 +95,34 @@ fn nodes<'v, T>(items: &'v [T], node: fn(&'v T) -> Node<'v>) -> View<'v> {
     list(items, |item| Box::new(node(item)) as View<'v>)
 }
 
-/// Field names of each kind of node, in the order serde writes them.
-macro_rules! names {
-    ($($name:literal),* $(,)?) => {{
+/// In [`Node::fields`]: the field names of one kind of node, and the field `$name` if it is one.
+macro_rules! fields {
+    ($name:expr, { $($field:literal => $value:expr),* $(,)? }) => {{
         static NAMES: LazyLock<Vec<CelString<'static>>> =
-            LazyLock::new(|| vec![$(CelString::from($name)),*]);
-        &NAMES
+            LazyLock::new(|| vec![$(CelString::from($field)),*]);
+        let value: Option<View<'v>> = match $name {
+            $($field => Some($value),)*
+            _ => None,
+        };
+        (NAMES.as_slice(), value)
     }};
 }
 
 impl<'v> Node<'v> {
     fn names(&self) -> &'static [CelString<'static>] {
-        match self {
-            Node::Service(_) => names!(
-                "arn",
-                "name",
-                "id",
-                "account_id",
-                "region",
-                "status",
-                "url",
-                "kms_key_arn",
-                "source",
-                "environment",
-                "secrets",
-                "custom_domains",
-                "network",
-                "observability",
-            ),
-            Node::Source(_) => names!(
-                "kind",
-                "repository_url",
-                "configuration_source",
-                "image_identifier",
-                "image_repository_type",
-                "auto_deployments_enabled",
-            ),
-            Node::EnvVar(_) => names!(
-                "name",
-                "value_length",
-                "value_sha256_prefix",
-                "is_arn",
-                "credential_patterns",
-                "http_hosts",
-            ),
-            Node::Secret(_) => names!("name", "value_from"),
-            Node::Domain(_) => names!(
-                "domain_name",
-                "status",
-                "enable_www_subdomain",
-                "certificate_validation_records",
-            ),
-            Node::Record(_) => names!("name", "status"),
-            Node::Network(_) => names!(
-                "is_publicly_accessible",
-                "egress_type",
-                "vpc_connector_arn",
-                "ip_address_type",
-            ),
-            Node::Observability(_) => names!("enabled", "configuration_arn"),
-            Node::Key(_) => names!(
-                "arn",
-                "account_id",
-                "region",
-                "exists",
-                "state",
-                "manager",
-                "origin",
-                "spec",
-                "usage",
-                "custom_key_store_id",
-                "multi_region",
-                "deletion_date",
-                "valid_to",
-                "rotation",
-            ),
-            Node::Rotation(_) => names!("status", "period_days", "next_rotation_date"),
-        }
+        self.fields("").0
     }
 
-    /// The field `name`, made now; `None` when the node has no such field.
     fn field(&self, name: &str) -> Option<View<'v>> {
-        Some(match *self {
-            Node::Service(s) => match name {
+        self.fields(name).1
+    }
+
+    /// The field names of the node, in the order serde writes them, and the field `name`, made
+    /// now (`None` when there is no such field). One list per kind of node, so the names and the
+    /// fields cannot drift apart.
+    fn fields(&self, name: &str) -> (&'static [CelString<'static>], Option<View<'v>>) {
+        match *self {
+            Node::Service(s) => fields!(name, {
                 "arn" => text(&s.arn),
                 "name" => text(&s.name),
                 "id" => text(&s.id),
@@ -200,58 +143,50 @@ impl<'v> Node<'v> {
                     .map_or_else(null, |domains| nodes(domains, Node::Domain)),
                 "network" => Box::new(Node::Network(&s.network)),
                 "observability" => Box::new(Node::Observability(&s.observability)),
-                _ => return None,
-            },
-            Node::Source(s) => match name {
+            }),
+            Node::Source(s) => fields!(name, {
                 "kind" => text(&s.kind),
                 "repository_url" => opt_text(&s.repository_url),
                 "configuration_source" => opt_text(&s.configuration_source),
                 "image_identifier" => opt_text(&s.image_identifier),
                 "image_repository_type" => opt_text(&s.image_repository_type),
                 "auto_deployments_enabled" => opt_bool(s.auto_deployments_enabled),
-                _ => return None,
-            },
-            Node::EnvVar(v) => match name {
+            }),
+            Node::EnvVar(v) => fields!(name, {
                 "name" => text(&v.name),
                 "value_length" => uint(v.value_length),
                 "value_sha256_prefix" => text(&v.value_sha256_prefix),
                 "is_arn" => boolean(v.is_arn),
                 "credential_patterns" => texts(&v.credential_patterns),
                 "http_hosts" => texts(&v.http_hosts),
-                _ => return None,
-            },
-            Node::Secret(s) => match name {
+            }),
+            Node::Secret(s) => fields!(name, {
                 "name" => text(&s.name),
                 "value_from" => text(&s.value_from),
-                _ => return None,
-            },
-            Node::Domain(d) => match name {
+            }),
+            Node::Domain(d) => fields!(name, {
                 "domain_name" => text(&d.domain_name),
                 "status" => text(&d.status),
                 "enable_www_subdomain" => opt_bool(d.enable_www_subdomain),
                 "certificate_validation_records" => {
                     nodes(&d.certificate_validation_records, Node::Record)
                 }
-                _ => return None,
-            },
-            Node::Record(r) => match name {
+            }),
+            Node::Record(r) => fields!(name, {
                 "name" => text(&r.name),
                 "status" => text(&r.status),
-                _ => return None,
-            },
-            Node::Network(n) => match name {
+            }),
+            Node::Network(n) => fields!(name, {
                 "is_publicly_accessible" => opt_bool(n.is_publicly_accessible),
                 "egress_type" => opt_text(&n.egress_type),
                 "vpc_connector_arn" => opt_text(&n.vpc_connector_arn),
                 "ip_address_type" => opt_text(&n.ip_address_type),
-                _ => return None,
-            },
-            Node::Observability(o) => match name {
+            }),
+            Node::Observability(o) => fields!(name, {
                 "enabled" => boolean(o.enabled),
                 "configuration_arn" => opt_text(&o.configuration_arn),
-                _ => return None,
-            },
-            Node::Key(k) => match name {
+            }),
+            Node::Key(k) => fields!(name, {
                 "arn" => text(&k.arn),
                 "account_id" => text(&k.account_id),
                 "region" => text(&k.region),
@@ -266,15 +201,13 @@ impl<'v> Node<'v> {
                 "deletion_date" => opt_text(&k.deletion_date),
                 "valid_to" => opt_text(&k.valid_to),
                 "rotation" => Box::new(Node::Rotation(&k.rotation)),
-                _ => return None,
-            },
-            Node::Rotation(r) => match name {
+            }),
+            Node::Rotation(r) => fields!(name, {
                 "status" => text(&r.status),
                 "period_days" => opt_int(r.period_days),
                 "next_rotation_date" => opt_text(&r.next_rotation_date),
-                _ => return None,
-            },
-        })
+            }),
+        }
     }
 
     fn field_at(&self, idx: &dyn Val) -> Result<View<'v>, ExecutionError> {
@@ -452,9 +385,12 @@ impl<'v> Val for Shared<'v> {
     }
 }
 
-/// A value of the interpreter as a plain [`Value`]: what a rule's program gave, nodes included
-/// (which the interpreter's own conversion knows nothing of).
+/// A value of the interpreter as a plain [`Value`], nodes included (which the interpreter's own
+/// conversion knows nothing of): how the tests compare a node with the struct's serde shape.
+#[cfg(test)]
 pub fn to_value(v: &dyn Val) -> Result<Value, ExecutionError> {
+    use cel::objects::{Key as MapKey, Map};
+    use std::collections::HashMap;
     match v.get_type().kind() {
         Kind::List => {
             let items = v.as_iterable().ok_or_else(|| not_plain(v))?;
