@@ -1,9 +1,9 @@
 //! An App Runner API emulator for the tests (moto has no App Runner), optionally also a counting,
 //! delaying and fault-injecting proxy in front of moto for KMS, STS and Organizations.
 //!
-//! A loopback HTTP/1.1 server (std only, 127.0.0.1:0, a thread per connection, at most
-//! [`Scenario::workers`] requests answered at once, shut down on Drop) speaking App Runner's
-//! awsJson1_0 protocol: `POST /`, `X-Amz-Target: AppRunner.<Operation>`, JSON bodies,
+//! A loopback HTTP/1.1 server (127.0.0.1:0, a single-threaded tokio runtime of its own with a
+//! task per connection, at most [`Scenario::workers`] requests answered at once, shut down on
+//! Drop) speaking App Runner's awsJson1_0 protocol: `POST /`, `X-Amz-Target: AppRunner.<Operation>`, JSON bodies,
 //! `Content-Type: application/x-amz-json-1.0` answers, epoch-second timestamps.
 //!
 //! The region of a request is read from the SigV4 credential scope of its `Authorization` header
@@ -31,7 +31,7 @@
 //! `X-Amz-Target` is not `AppRunner.*` (KMS `TrentService.*`, Organizations
 //! `AWSOrganizationsV20161128.*`) or whose body is form-encoded (STS awsQuery, operation in the
 //! `Action` field) is forwarded verbatim to moto (method, path and query, headers except the
-//! hop-by-hop ones and Host, body) over a fresh HTTP/1.1 connection (`Connection: close`), and
+//! hop-by-hop ones and Host, body) over a kept-alive HTTP/1.1 connection of a pool, and
 //! moto's status, headers and body are returned. Forwarded calls are recorded too (in completion
 //! order rather than arrival order), with moto's error code as [`Call::fault`] when it answered
 //! one; the scenario latency applies to them, and faults can target them (by
@@ -47,9 +47,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -422,11 +422,8 @@ struct Shared {
     scenario: Scenario,
     started: Instant,
     stop: AtomicBool,
-    /// Requests that may be answered at once (`Scenario::workers`), and its wake-up.
-    permits: Mutex<usize>,
-    permit_freed: Condvar,
-    connections: Mutex<Connections>,
-    connection_closed: Condvar,
+    /// Requests that may be answered at once (`Scenario::workers`).
+    permits: Arc<tokio::sync::Semaphore>,
     state: Mutex<State>,
     /// Access key id -> resolved account (a per-key lock, so one lookup per key).
     accounts: Mutex<HashMap<String, Arc<Mutex<Option<String>>>>>,
@@ -437,9 +434,10 @@ struct Shared {
 /// The running emulator; stops on Drop.
 pub struct AppRunnerEmulator {
     endpoint: String,
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    acceptor: Option<JoinHandle<()>>,
+    /// Tells the server's thread to stop.
+    stop: tokio::sync::watch::Sender<bool>,
+    server: Option<JoinHandle<()>>,
 }
 
 impl AppRunnerEmulator {
@@ -451,6 +449,9 @@ impl AppRunnerEmulator {
         assert!(scenario.workers > 0, "Scenario::workers must be at least 1");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("a local address");
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
         let shared = Arc::new(Shared {
             started: Instant::now(),
             state: Mutex::new(State {
@@ -458,27 +459,38 @@ impl AppRunnerEmulator {
                 draws: HashMap::new(),
                 calls: Vec::new(),
             }),
-            permits: Mutex::new(scenario.workers),
-            permit_freed: Condvar::new(),
+            permits: Arc::new(tokio::sync::Semaphore::new(scenario.workers)),
             scenario,
             accounts: Mutex::new(HashMap::new()),
             moto_connections: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
-            connections: Mutex::new(Connections::default()),
-            connection_closed: Condvar::new(),
         });
-        let acceptor = {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let server = {
             let shared = shared.clone();
             std::thread::Builder::new()
-                .name("apprunner-emulator-accept".into())
-                .spawn(move || accept_loop(&shared, listener))
-                .expect("spawn the emulator's accept thread")
+                .name("apprunner-emulator".into())
+                .spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .thread_name("apprunner-emulator-blocking")
+                        .build()
+                        .expect("the emulator's runtime");
+                    runtime.block_on(async move {
+                        let listener = tokio::net::TcpListener::from_std(listener)
+                            .expect("the listener on the emulator's runtime");
+                        accept_loop(shared, listener, stopped).await;
+                    });
+                    // Open connections and requests being answered are dropped with it.
+                    runtime.shutdown_timeout(Duration::from_secs(1));
+                })
+                .expect("spawn the emulator's thread")
         };
         AppRunnerEmulator {
             endpoint: format!("http://{addr}"),
-            addr,
             shared,
-            acceptor: Some(acceptor),
+            stop,
+            server: Some(server),
         }
     }
 
@@ -570,143 +582,111 @@ pub fn is_throttling(code: &str) -> bool {
 impl Drop for AppRunnerEmulator {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop, which then closes the listener.
-        let _ = TcpStream::connect(self.addr);
-        if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
-        }
-        // Close every connection (idle keep-alive ones block in a read) and wait for their
-        // threads, which finish the request they are serving first.
-        let mut connections = self.shared.connections.lock().unwrap();
-        for stream in connections.open.values() {
-            let _ = stream.shutdown(Shutdown::Both);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while connections.threads > 0 && Instant::now() < deadline {
-            connections = self
-                .shared
-                .connection_closed
-                .wait_timeout(connections, Duration::from_millis(50))
-                .unwrap()
-                .0;
-            for stream in connections.open.values() {
-                let _ = stream.shutdown(Shutdown::Both);
-            }
+        let _ = self.stop.send(true);
+        if let Some(server) = self.server.take() {
+            let _ = server.join();
         }
     }
 }
 
 // ---- the HTTP/1.1 server ----
 //
-// tiny_http 0.12 was the transport first, but its connection thread pool can leave a new
-// connection queued behind long-lived keep-alive ones (a race between `TaskPool::spawn` counting
-// idle threads and those threads waking up): under a burst of new connections some requests
-// were not read until other connections closed (30 s, the client's attempt timeout). So this is a
-// plain thread-per-connection server over std: a connection is served by its own thread for as
-// long as the client keeps it alive; at most `Scenario::workers` requests are being answered at
-// once (a permit is held from the end of reading to the end of answering, latency included).
+// tiny_http 0.12 was the transport first, but its connection thread pool could leave a new
+// connection queued behind long-lived keep-alive ones. A thread per connection came next; under
+// the org_scan benchmark's hundreds of connections its thread starts and wake-ups took as much
+// CPU as the scanner itself on 2 cores, and new connections waited to be scheduled. So the
+// transport is now a single-threaded tokio runtime of its own: each connection is a task, the
+// latency is a timer, and at most `Scenario::workers` requests are being answered at once (a
+// permit is held from the end of reading to the end of answering, latency included). Requests
+// forwarded to moto, whose client is blocking, run on the runtime's blocking threads.
 
-#[derive(Default)]
-struct Connections {
-    next_id: u64,
-    /// A clone of each open connection, for Drop to shut it down.
-    open: HashMap<u64, TcpStream>,
-    /// Connection threads still running.
-    threads: usize,
-}
-
-fn accept_loop(shared: &Arc<Shared>, listener: TcpListener) {
-    for stream in listener.incoming() {
-        if shared.stop.load(Ordering::SeqCst) {
-            break;
-        }
-        let stream = match stream {
-            Ok(stream) => stream,
-            Err(_) => {
-                std::thread::sleep(Duration::from_millis(5));
-                continue;
-            }
-        };
-        let id = {
-            let mut connections = shared.connections.lock().unwrap();
-            connections.next_id += 1;
-            let id = connections.next_id;
-            if let Ok(clone) = stream.try_clone() {
-                connections.open.insert(id, clone);
-            }
-            connections.threads += 1;
-            id
-        };
-        let worker = shared.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("apprunner-emulator-conn-{id}"))
-            .stack_size(256 * 1024)
-            .spawn(move || {
-                serve_connection(&worker, stream);
-                let mut connections = worker.connections.lock().unwrap();
-                connections.open.remove(&id);
-                connections.threads -= 1;
-                worker.connection_closed.notify_all();
-            });
-        if spawned.is_err() {
-            let mut connections = shared.connections.lock().unwrap();
-            connections.open.remove(&id);
-            connections.threads -= 1;
+/// Accepts connections until `stop` changes, then returns (the runtime's drop closes them).
+async fn accept_loop(
+    shared: Arc<Shared>,
+    listener: tokio::net::TcpListener,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tokio::spawn(serve_connection(shared.clone(), stream));
+                }
+                // Out of file descriptors, say: wait a little rather than spin.
+                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            },
         }
     }
 }
 
 /// Serves the requests of one connection, one after the other, until it closes.
-fn serve_connection(shared: &Shared, stream: TcpStream) {
+async fn serve_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
     let _ = stream.set_nodelay(true);
-    // An idle keep-alive connection is closed after 5 minutes (clients reconnect).
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(300)));
-    let Ok(read_half) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(read_half);
-    let mut writer = stream;
+    let (read_half, mut writer) = stream.into_split();
+    let mut reader = tokio::io::BufReader::new(read_half);
     loop {
-        let (incoming, keep_alive) = match read_request(&mut reader, &mut writer) {
-            Ok(Some(request)) => request,
-            Ok(None) => return,
-            Err(e) => {
+        // An idle keep-alive connection is closed after 5 minutes (clients reconnect).
+        let read = tokio::time::timeout(
+            Duration::from_secs(300),
+            read_request(&mut reader, &mut writer),
+        );
+        let (incoming, keep_alive) = match read.await {
+            Ok(Ok(Some(request))) => request,
+            Ok(Ok(None)) | Err(_) => return,
+            Ok(Err(e)) => {
                 let body = json!({"__type": "BadRequest", "message": e.to_string()}).to_string();
                 let _ = write_response(
                     &mut writer,
                     &HttpResponse::new(400, "application/json", body.into_bytes()),
                     false,
-                );
+                )
+                .await;
                 return;
             }
         };
         if shared.stop.load(Ordering::SeqCst) {
             return;
         }
-        {
-            let mut permits = shared.permits.lock().unwrap();
-            while *permits == 0 {
-                permits = shared.permit_freed.wait(permits).unwrap();
-            }
-            *permits -= 1;
-        }
-        let response = match &shared.scenario.forward_to {
-            Some(endpoint) if incoming.is_foreign() => serve_forwarded(shared, endpoint, &incoming),
-            _ => serve_apprunner(shared, &incoming),
+        let Ok(permit) = shared.permits.clone().acquire_owned().await else {
+            return;
         };
-        *shared.permits.lock().unwrap() += 1;
-        shared.permit_freed.notify_one();
-        if write_response(&mut writer, &response, keep_alive).is_err() || !keep_alive {
-            let _ = writer.shutdown(Shutdown::Write);
+        let (response, delay) = match &shared.scenario.forward_to {
+            Some(endpoint) if incoming.is_foreign() => {
+                let (worker, endpoint) = (shared.clone(), endpoint.clone());
+                match tokio::task::spawn_blocking(move || {
+                    serve_forwarded(&worker, &endpoint, &incoming)
+                })
+                .await
+                {
+                    Ok(answer) => answer,
+                    Err(_) => return,
+                }
+            }
+            _ => serve_apprunner(&shared, &incoming),
+        };
+        // The latency: a timer, so that concurrent requests overlap.
+        tokio::time::sleep(delay).await;
+        drop(permit);
+        if write_response(&mut writer, &response, keep_alive)
+            .await
+            .is_err()
+            || !keep_alive
+        {
+            let _ = writer.shutdown().await;
             return;
         }
     }
 }
 
 /// One line without its CRLF; `None` at a clean end of stream.
-fn read_line(reader: &mut impl BufRead) -> std::io::Result<Option<String>> {
+async fn read_line(
+    reader: &mut (impl tokio::io::AsyncBufRead + Unpin),
+) -> std::io::Result<Option<String>> {
+    use tokio::io::AsyncBufReadExt;
     let mut line = Vec::new();
-    if reader.read_until(b'\n', &mut line)? == 0 {
+    if reader.read_until(b'\n', &mut line).await? == 0 {
         return Ok(None);
     }
     Ok(Some(
@@ -718,18 +698,19 @@ fn read_line(reader: &mut impl BufRead) -> std::io::Result<Option<String>> {
 
 /// Reads one request (`None`: the client closed the connection between requests); also says
 /// whether the connection stays open after the answer.
-fn read_request(
-    reader: &mut BufReader<TcpStream>,
-    writer: &mut TcpStream,
+async fn read_request(
+    reader: &mut tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: &mut tokio::net::tcp::OwnedWriteHalf,
 ) -> std::io::Result<Option<(Incoming, bool)>> {
     use std::io::{Error, ErrorKind};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let bad = |what: String| Error::new(ErrorKind::InvalidData, what);
     let request_line = loop {
-        match read_line(reader) {
+        match read_line(reader).await {
             Ok(None) => return Ok(None),
             Ok(Some(line)) if line.is_empty() => continue, // tolerated between requests
             Ok(Some(line)) => break line,
-            // A timed-out or reset idle connection: just close it.
+            // A reset idle connection: just close it.
             Err(_) => return Ok(None),
         }
     };
@@ -740,7 +721,9 @@ fn read_request(
     };
     let mut headers = Vec::new();
     loop {
-        let line = read_line(reader)?.ok_or_else(|| bad("end of stream in the headers".into()))?;
+        let line = read_line(reader)
+            .await?
+            .ok_or_else(|| bad("end of stream in the headers".into()))?;
         if line.is_empty() {
             break;
         }
@@ -761,12 +744,12 @@ fn read_request(
         !connection.contains("close")
     };
     if find("Expect").is_some_and(|e| e.contains("100-continue")) {
-        writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+        writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
     }
     let mut body = Vec::new();
     let mut read_error = None;
     if find("Transfer-Encoding").is_some_and(|t| t.contains("chunked")) {
-        if let Err(e) = read_chunked(reader, &mut body) {
+        if let Err(e) = read_chunked(reader, &mut body).await {
             read_error = Some(e.to_string());
         }
     } else if let Some(length) = find("Content-Length") {
@@ -775,7 +758,7 @@ fn read_request(
             .parse()
             .map_err(|_| bad(format!("bad Content-Length {length:?}")))?;
         body.resize(length, 0);
-        reader.read_exact(&mut body)?;
+        reader.read_exact(&mut body).await?;
     }
     Ok(Some((
         Incoming {
@@ -791,21 +774,26 @@ fn read_request(
 }
 
 /// A chunked body, trailers skipped.
-fn read_chunked(reader: &mut impl BufRead, body: &mut Vec<u8>) -> std::io::Result<()> {
+async fn read_chunked(
+    reader: &mut (impl tokio::io::AsyncBufRead + Unpin),
+    body: &mut Vec<u8>,
+) -> std::io::Result<()> {
     use std::io::{Error, ErrorKind};
+    use tokio::io::AsyncReadExt;
     loop {
-        let line = read_line(reader)?
+        let line = read_line(reader)
+            .await?
             .ok_or_else(|| Error::new(ErrorKind::UnexpectedEof, "end of stream in a chunk"))?;
         let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
             .map_err(|_| Error::new(ErrorKind::InvalidData, format!("bad chunk size {line:?}")))?;
         if size == 0 {
-            while read_line(reader)?.is_some_and(|l| !l.is_empty()) {}
+            while read_line(reader).await?.is_some_and(|l| !l.is_empty()) {}
             return Ok(());
         }
         let start = body.len();
         body.resize(start + size, 0);
-        reader.read_exact(&mut body[start..])?;
-        read_line(reader)?;
+        reader.read_exact(&mut body[start..]).await?;
+        read_line(reader).await?;
     }
 }
 
@@ -850,11 +838,12 @@ fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-fn write_response(
-    writer: &mut TcpStream,
+async fn write_response(
+    writer: &mut tokio::net::tcp::OwnedWriteHalf,
     response: &HttpResponse,
     keep_alive: bool,
 ) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nServer: apprunner-emulator\r\n",
         response.status,
@@ -870,8 +859,8 @@ fn write_response(
     head += "\r\n";
     let mut message = head.into_bytes();
     message.extend_from_slice(&response.body);
-    writer.write_all(&message)?;
-    writer.flush()
+    writer.write_all(&message).await?;
+    writer.flush().await
 }
 
 struct Answer {
@@ -1122,7 +1111,8 @@ pub fn moto_caller_account(endpoint: &str, access_key_id: &str) -> Result<String
     }
 }
 
-fn serve_apprunner(shared: &Shared, incoming: &Incoming) -> HttpResponse {
+/// The answer to an App Runner request, and how long to wait before sending it.
+fn serve_apprunner(shared: &Shared, incoming: &Incoming) -> (HttpResponse, Duration) {
     let scenario = &shared.scenario;
     let target = incoming
         .header("X-Amz-Target")
@@ -1233,9 +1223,6 @@ fn serve_apprunner(shared: &Shared, incoming: &Incoming) -> HttpResponse {
             took: delay.1,
         },
     );
-    // Sleep without holding any lock, so that concurrent requests overlap.
-    std::thread::sleep(delay.0);
-
     let mut response = HttpResponse::new(
         answer.status,
         "application/x-amz-json-1.0",
@@ -1245,7 +1232,7 @@ fn serve_apprunner(shared: &Shared, incoming: &Incoming) -> HttpResponse {
     if let Some(code) = &answer.error_code {
         response = response.header("X-Amzn-ErrorType", code);
     }
-    response
+    (response, delay.0)
 }
 
 fn record(shared: &Shared, call: Call) {
@@ -1292,7 +1279,13 @@ fn error_code_of(status: u16, headers: &[(String, String)], body: &[u8]) -> Opti
     Some(format!("HTTP{status}"))
 }
 
-fn serve_forwarded(shared: &Shared, endpoint: &str, incoming: &Incoming) -> HttpResponse {
+/// moto's answer to a forwarded request (or an injected fault), and how long to wait before
+/// sending it. Blocking: it runs on the runtime's blocking threads.
+fn serve_forwarded(
+    shared: &Shared,
+    endpoint: &str,
+    incoming: &Incoming,
+) -> (HttpResponse, Duration) {
     let scenario = &shared.scenario;
     let target = incoming
         .header("X-Amz-Target")
@@ -1387,8 +1380,6 @@ fn serve_forwarded(shared: &Shared, endpoint: &str, incoming: &Incoming) -> Http
             took: delay.1,
         },
     );
-    std::thread::sleep(delay.0);
-
     let headers = headers
         .into_iter()
         .filter(|(name, _)| {
@@ -1397,11 +1388,14 @@ fn serve_forwarded(shared: &Shared, endpoint: &str, incoming: &Incoming) -> Http
                 && !matches!(lower.as_str(), "content-length" | "server")
         })
         .collect();
-    HttpResponse {
-        status,
-        headers,
-        body,
-    }
+    (
+        HttpResponse {
+            status,
+            headers,
+            body,
+        },
+        delay.0,
+    )
 }
 
 /// Headers that belong to one connection, never forwarded.
