@@ -108,7 +108,7 @@ struct ScanArgs {
     #[arg(long)]
     adaptive_retries: bool,
     /// Attempts per AWS call, the first included (retries back off exponentially, with jitter).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=20), value_name = "N")]
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=20), value_name = "N")]
     max_attempts: u32,
     /// AWS calls in flight at once over the whole scan.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=4096), value_name = "N")]
