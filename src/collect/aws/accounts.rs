@@ -95,18 +95,19 @@ impl fmt::Display for Shard {
     }
 }
 
-/// Every ACTIVE account of the organization. `Status` is being retired in favour of `State`:
-/// an account is scanned only when neither says anything but ACTIVE.
+/// Every ACTIVE account of the organization, sent to `found` a page at a time (so that the
+/// accounts of the first page are scanned while the next is listed). `Status` is being retired
+/// in favour of `State`: an account is scanned only when neither says anything but ACTIVE.
 pub async fn organization_accounts(
     config: &SdkConfig,
     region: &str,
-) -> Result<Vec<String>, SetupError> {
+    found: tokio::sync::mpsc::UnboundedSender<Vec<String>>,
+) -> Result<(), SetupError> {
     let client = aws_sdk_organizations::Client::from_conf(
         aws_sdk_organizations::config::Builder::from(config)
             .region(Region::new(region.to_string()))
             .build(),
     );
-    let mut accounts = Vec::new();
     // 20 is the largest page the API gives: fewest calls in the chain.
     let mut pages = client
         .list_accounts()
@@ -120,17 +121,20 @@ pub async fn organization_accounts(
                 "organizations:ListAccounts failed: {code}: {message}"
             ))
         })?;
-        for account in page.accounts() {
-            let status_ok = account.status().is_none_or(|s| s.as_str() == "ACTIVE");
-            let state_ok = account.state().is_none_or(|s| s.as_str() == "ACTIVE");
-            if let (Some(id), true, true) = (account.id(), status_ok, state_ok) {
-                accounts.push(id.to_string());
-            }
-        }
+        let active = page
+            .accounts()
+            .iter()
+            .filter(|account| {
+                let status_ok = account.status().is_none_or(|s| s.as_str() == "ACTIVE");
+                let state_ok = account.state().is_none_or(|s| s.as_str() == "ACTIVE");
+                status_ok && state_ok
+            })
+            .filter_map(|account| account.id().map(str::to_string))
+            .collect();
+        // The receiver only goes away when the scan is abandoned.
+        let _ = found.send(active);
     }
-    accounts.sort();
-    accounts.dedup();
-    Ok(accounts)
+    Ok(())
 }
 
 /// Credentials from an assumed role, fetched once and reused until five minutes before they

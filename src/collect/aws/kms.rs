@@ -31,11 +31,44 @@ enum Credentials {
 
 type Clients = Arc<Mutex<HashMap<(String, String), aws_sdk_kms::Client>>>;
 
+/// The scanned accounts as they are listed (an organization's arrive a page at a time), and
+/// whether the list is complete (its receivers are also woken when an account is added).
+#[derive(Default)]
+struct Scanned {
+    accounts: Mutex<HashMap<String, watch::Sender<Credentials>>>,
+    complete: watch::Sender<bool>,
+}
+
+impl Scanned {
+    /// The credentials slot of `account` if it is scanned; `None` once the list is complete
+    /// without it. A key of an account not listed yet waits for the rest of the list rather than
+    /// being read with other credentials too early.
+    async fn slot(&self, account: &str) -> Option<watch::Receiver<Credentials>> {
+        let mut complete = self.complete.subscribe();
+        loop {
+            if let Some(slot) = self
+                .accounts
+                .lock()
+                .expect("account list lock is never poisoned")
+                .get(account)
+            {
+                return Some(slot.subscribe());
+            }
+            if *complete.borrow_and_update() {
+                return None;
+            }
+            if complete.changed().await.is_err() {
+                return None;
+            }
+        }
+    }
+}
+
 /// Reads keys once each, in the background, within the scan's limits.
 pub struct KeyReader {
     /// Credentials of every account being scanned, published as each account's role is assumed:
     /// accounts start scanning one by one, and a key read waits only for the account it needs.
-    accounts: BTreeMap<String, watch::Sender<Credentials>>,
+    accounts: Arc<Scanned>,
     limits: Limits,
     clients: Clients,
     state: Mutex<State>,
@@ -49,32 +82,51 @@ struct State {
 }
 
 impl KeyReader {
-    /// A reader for a scan of `accounts`, whose credentials are then given with [`Self::ready`]
-    /// or [`Self::failed`].
-    pub fn new(accounts: impl IntoIterator<Item = String>, limits: Limits) -> Self {
+    /// A reader for a scan whose accounts are then named with [`Self::add`] (and
+    /// [`Self::listed`] once they all are), their credentials given with [`Self::ready`] or
+    /// [`Self::failed`].
+    pub fn new(limits: Limits) -> Self {
         KeyReader {
-            accounts: accounts
-                .into_iter()
-                .map(|a| (a, watch::channel(Credentials::Pending).0))
-                .collect(),
+            accounts: Arc::default(),
             limits,
             clients: Clients::default(),
             state: Mutex::new(State::default()),
         }
     }
 
+    /// `account` is scanned; its credentials are pending.
+    pub fn add(&self, account: &str) {
+        self.slots()
+            .entry(account.to_string())
+            .or_insert_with(|| watch::channel(Credentials::Pending).0);
+        // Wakes the key reads waiting for an account to be listed, to look again.
+        self.accounts.complete.send_modify(|_| ());
+    }
+
+    /// Every scanned account has been added.
+    pub fn listed(&self) {
+        self.accounts.complete.send_replace(true);
+    }
+
     /// The credentials of `account` are ready.
     pub fn ready(&self, account: &str, config: SdkConfig) {
-        if let Some(slot) = self.accounts.get(account) {
+        if let Some(slot) = self.slots().get(account) {
             slot.send_replace(Credentials::Ready(Box::new(config)));
         }
     }
 
     /// `account` cannot be read with its own credentials.
     pub fn failed(&self, account: &str) {
-        if let Some(slot) = self.accounts.get(account) {
+        if let Some(slot) = self.slots().get(account) {
             slot.send_replace(Credentials::Failed);
         }
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Sender<Credentials>>> {
+        self.accounts
+            .accounts
+            .lock()
+            .expect("account list lock is never poisoned")
     }
 
     /// Starts reading `arn` unless it was already requested. `requester` is the account whose
@@ -100,22 +152,18 @@ impl KeyReader {
             return;
         };
         let (key_account, region) = (parsed.account.to_string(), parsed.region.to_string());
-        let own = self
-            .accounts
-            .get(&key_account)
-            .map(watch::Sender::subscribe);
-        let fallback = self.accounts.get(requester).map(watch::Sender::subscribe);
-        let (requester, limits, clients) = (
+        let (requester, limits, clients, scanned) = (
             requester.to_string(),
             self.limits.clone(),
             self.clients.clone(),
+            self.accounts.clone(),
         );
         let arn = arn.to_string();
         state.tasks.spawn(async move {
             // The key's own account, once its role is assumed, else the requester's.
             let mut reader = None;
-            for (account, slot) in [(&key_account, own), (&requester, fallback)] {
-                if let Some(mut slot) = slot
+            for account in [&key_account, &requester] {
+                if let Some(mut slot) = scanned.slot(account).await
                     && let Ok(creds) = slot.wait_for(|c| !matches!(c, Credentials::Pending)).await
                     && let Credentials::Ready(config) = &*creds
                 {
@@ -296,5 +344,41 @@ async fn read_key(
                 )],
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reader() -> KeyReader {
+        KeyReader::new(Limits::new(4, 2))
+    }
+
+    /// Whether the credentials slot of `account` is found, once the lookup ends.
+    fn lookup(reader: &KeyReader, account: &str) -> tokio::task::JoinHandle<bool> {
+        let (scanned, account) = (reader.accounts.clone(), account.to_string());
+        tokio::spawn(async move { scanned.slot(&account).await.is_some() })
+    }
+
+    #[tokio::test]
+    async fn a_key_account_not_listed_yet_waits_for_the_listing() {
+        let reader = reader();
+        reader.add("111111111111");
+        assert!(lookup(&reader, "111111111111").await.unwrap());
+
+        // On a later page: found once added, not before.
+        let later = lookup(&reader, "222222222222");
+        let never = lookup(&reader, "333333333333");
+        tokio::task::yield_now().await;
+        assert!(!later.is_finished() && !never.is_finished());
+        reader.add("222222222222");
+        assert!(later.await.unwrap());
+        assert!(!never.is_finished());
+
+        // Not scanned at all: known only once the listing is complete.
+        reader.listed();
+        assert!(!never.await.unwrap());
+        assert!(!lookup(&reader, "444444444444").await.unwrap());
     }
 }

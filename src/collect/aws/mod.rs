@@ -3,9 +3,10 @@
 //! The caller's identity (`sts:GetCallerIdentity`; failure is a credential error, exit 2) and,
 //! for `--org`, the organization's accounts are asked at once. Then every account to scan
 //! ([`accounts`]: the caller's, a list, or every ACTIVE account of the organization, optionally
-//! one shard of them) gets its own credentials (the caller's for its own account, an assumed role
-//! for the others) and starts all its regions ([`apprunner`]) as soon as they are ready, without
-//! waiting for the other accounts. Each KMS key a service names is read once per scan, as soon
+//! one shard of them; an organization's as soon as their page of the listing is in) gets its
+//! own credentials (the caller's for its own account, an assumed role for the others) and starts
+//! all its regions ([`apprunner`]) as soon as they are ready, without waiting for the other
+//! accounts. Each KMS key a service names is read once per scan, as soon
 //! as it is first seen and the credentials it is read with are ready, with a client in the key's
 //! own account and region ([`kms`]).
 //!
@@ -369,10 +370,11 @@ pub async fn collect(opts: &AwsOptions, progress: &Progress) -> Result<Inventory
     // The caller's identity and the organization's accounts do not depend on each other: ask
     // both at once (one call fewer on the critical path). The identity decides first, so bad
     // credentials are reported as such, not as an Organizations failure.
+    let (found_tx, mut found) = tokio::sync::mpsc::unbounded_channel();
     let listing = async {
         match &opts.accounts {
             AccountChoice::Organization => {
-                Some(accounts::organization_accounts(&config, &home_region).await)
+                Some(accounts::organization_accounts(&config, &home_region, found_tx).await)
             }
             _ => None,
         }
@@ -388,18 +390,6 @@ pub async fn collect(opts: &AwsOptions, progress: &Progress) -> Result<Inventory
     };
     // Bad credentials end the scan at once, the listing (if still running) abandoned.
     let (caller, partition) = identity?;
-    let listed = match listed {
-        Some(listed) => listed,
-        None => listing.await,
-    };
-    let mut accounts = match (&opts.accounts, listed) {
-        (_, Some(listed)) => listed?,
-        (AccountChoice::List(list), None) => list.clone(),
-        (_, None) => vec![caller.clone()],
-    };
-    if let Some(shard) = &opts.shard {
-        accounts.retain(|a| shard.contains(a));
-    }
 
     let mut inventory = Inventory::new(SourceInfo {
         collector: "aws".into(),
@@ -407,15 +397,12 @@ pub async fn collect(opts: &AwsOptions, progress: &Progress) -> Result<Inventory
         caller_account: Some(caller.clone()),
         tool_version: Some(env!("CARGO_PKG_VERSION").into()),
     });
-    progress.start(accounts.len() * regions.len());
 
     // Every account at once: each gets its credentials (the caller's own, or an assumed role)
-    // and starts its regions as soon as they are ready, without waiting for the other accounts.
+    // and starts its regions as soon as they are ready, without waiting for the other accounts,
+    // and an organization's accounts as soon as their page of the listing is in.
     let limits = Limits::new(opts.concurrency, opts.scope_concurrency);
-    let keys = Arc::new(kms::KeyReader::new(
-        accounts.iter().cloned(),
-        limits.clone(),
-    ));
+    let keys = Arc::new(kms::KeyReader::new(limits.clone()));
     let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel();
     let mut account_tasks = JoinSet::new();
     let role = Arc::new(RoleOptions {
@@ -423,7 +410,17 @@ pub async fn collect(opts: &AwsOptions, progress: &Progress) -> Result<Inventory
         external_id: opts.external_id.clone(),
         session_name: opts.role_session_name.clone(),
     });
-    for account in accounts {
+    let mut started = BTreeSet::new();
+    let mut start = |account: String| {
+        if opts
+            .shard
+            .as_ref()
+            .is_some_and(|shard| !shard.contains(&account))
+            || !started.insert(account.clone())
+        {
+            return;
+        }
+        keys.add(&account);
         let job = AccountJob {
             account,
             regions: regions.clone(),
@@ -435,9 +432,28 @@ pub async fn collect(opts: &AwsOptions, progress: &Progress) -> Result<Inventory
             limits: limits.clone(),
             keys: keys.clone(),
         };
-        let done_tx = done_tx.clone();
-        account_tasks.spawn(job.run(done_tx));
+        account_tasks.spawn(job.run(done_tx.clone()));
+    };
+    match &opts.accounts {
+        AccountChoice::Organization => {
+            // Pages already listed, then the rest as they come.
+            loop {
+                tokio::select! {
+                    Some(page) = found.recv() => page.into_iter().for_each(&mut start),
+                    done = &mut listing, if listed.is_none() => listed = Some(done),
+                    else => break,
+                }
+            }
+            if let Some(Some(Err(e))) = listed {
+                // The accounts already started are abandoned with the scan.
+                return Err(e);
+            }
+        }
+        AccountChoice::List(list) => list.iter().cloned().for_each(&mut start),
+        AccountChoice::Caller => start(caller.clone()),
     }
+    keys.listed();
+    progress.start(started.len() * regions.len());
     drop(done_tx);
     while let Some(event) = done.recv().await {
         match event {
