@@ -567,6 +567,20 @@ fn unknown_profile_and_missing_region_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(emu.calls().is_empty());
+
+    // Rule IDs are checked before any call, although a live scan compiles its rules while it
+    // runs.
+    for flag in ["--enable", "--disable"] {
+        let out = scan_cmd(&emu)
+            .args(["scan", flag, "AR001,AR999"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("unknown rule ID 'AR999'"), "{stderr}");
+        assert!(emu.calls().is_empty());
+    }
 }
 
 #[test]

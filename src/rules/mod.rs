@@ -499,6 +499,16 @@ pub struct Catalog {
 
 impl Catalog {
     /// The rules built into the binary.
+    /// The IDs of the built-in rules, known without compiling them (each file is named after
+    /// its rule's ID, which [`Rule::parse`] checks).
+    pub fn check_embedded_ids<'a>(ids: impl IntoIterator<Item = &'a String>) -> Result<(), String> {
+        check_ids(ids, |id| {
+            EMBEDDED
+                .iter()
+                .any(|(file_name, _)| file_name.strip_suffix(".toml") == Some(id))
+        })
+    }
+
     pub fn embedded() -> Result<Catalog, RuleError> {
         let mut catalog = Catalog::default();
         for (file_name, text) in EMBEDDED {
@@ -555,13 +565,9 @@ impl Catalog {
     /// The rules a run evaluates: the default-on ones, plus `enable`, minus `disable`.
     /// Unknown IDs are an error naming them.
     pub fn select(&self, enable: &[String], disable: &[String]) -> Result<Vec<&Rule>, String> {
-        for id in enable.iter().chain(disable) {
-            if !self.rules.contains_key(id) {
-                return Err(format!(
-                    "unknown rule ID '{id}': run `apprunner-audit rules` to list the rule IDs"
-                ));
-            }
-        }
+        check_ids(enable.iter().chain(disable), |id| {
+            self.rules.contains_key(id)
+        })?;
         Ok(self
             .rules
             .values()
@@ -569,6 +575,19 @@ impl Catalog {
                 (r.enabled_by_default || enable.contains(&r.id)) && !disable.contains(&r.id)
             })
             .collect())
+    }
+}
+
+/// The first of `ids` that is not `known`, as an error naming it.
+fn check_ids<'a>(
+    ids: impl IntoIterator<Item = &'a String>,
+    known: impl Fn(&str) -> bool,
+) -> Result<(), String> {
+    match ids.into_iter().find(|id| !known(id)) {
+        Some(id) => Err(format!(
+            "unknown rule ID '{id}': run `apprunner-audit rules` to list the rule IDs"
+        )),
+        None => Ok(()),
     }
 }
 
@@ -596,6 +615,24 @@ message = "'m'"
     fn embedded_rules_load() {
         let catalog = Catalog::embedded().unwrap();
         assert!(catalog.rules.len() >= 11, "{}", catalog.rules.len());
+    }
+
+    #[test]
+    fn embedded_ids_are_checked_without_compiling_as_select_checks_them() {
+        let catalog = Catalog::embedded().unwrap();
+        for id in catalog.rules.keys() {
+            assert_eq!(Catalog::check_embedded_ids([id]), Ok(()));
+        }
+        let unknown = ["AR001".to_string(), "AR999".to_string()];
+        assert_eq!(
+            Catalog::check_embedded_ids(&unknown),
+            catalog.select(&unknown, &[]).map(|_| ())
+        );
+        assert!(
+            Catalog::check_embedded_ids(&unknown)
+                .unwrap_err()
+                .contains("'AR999'")
+        );
     }
 
     #[test]
