@@ -11,7 +11,7 @@
 //! becomes an [`EvalError`], which the report treats like a collection error (the scan is
 //! incomplete, exit status 3).
 
-use super::{CEL_ENV, Expr, Items, Requirement, Rule, view};
+use super::{CEL_ENV, Expr, ItemOnly, Items, Requirement, Rule, view};
 use crate::finding::{Finding, FindingParts, Severity};
 use crate::inventory::{CustomDomain, EnvVar, Inventory, SecretRef, Service};
 use cel::common::types::{CelBool, CelString, Kind};
@@ -72,16 +72,7 @@ pub fn runnable<'r>(rules: &[&'r Rule], caps: Capabilities) -> Vec<&'r Rule> {
 
 /// Evaluates `rules` against every service of `inventory`.
 pub fn evaluate(inventory: &Inventory, rules: &[&Rule]) -> Evaluation {
-    // Each rule's settings become interpreter values once, shared by every service.
-    let settings: Vec<Result<Box<dyn Val>, String>> = rules
-        .iter()
-        .map(|r| {
-            cel::to_value(&r.settings)
-                .map_err(|e| e.to_string())
-                .and_then(|v| Box::<dyn Val>::try_from(v).map_err(|e| e.to_string()))
-                .map_err(|e| format!("settings: {e}"))
-        })
-        .collect();
+    let settings = settings_values(rules);
     let parts = inventory
         .services
         .par_iter()
@@ -111,6 +102,19 @@ pub fn evaluate(inventory: &Inventory, rules: &[&Rule]) -> Evaluation {
     evaluation.errors.sort();
     evaluation.skipped.sort();
     evaluation
+}
+
+/// Each rule's settings as interpreter values, made once and shared by every service.
+fn settings_values(rules: &[&Rule]) -> Vec<Result<Box<dyn Val>, String>> {
+    rules
+        .iter()
+        .map(|r| {
+            cel::to_value(&r.settings)
+                .map_err(|e| e.to_string())
+                .and_then(|v| Box::<dyn Val>::try_from(v).map_err(|e| e.to_string()))
+                .map_err(|e| format!("settings: {e}"))
+        })
+        .collect()
 }
 
 /// Answers of `when` that depend on less than the whole service, per rayon shard.
@@ -179,32 +183,34 @@ fn evaluate_service<'a>(
     for (index, (rule, settings)) in rules.iter().zip(settings).enumerate() {
         // `settings` of this rule, bound in place of the previous rule's: a scope of its own
         // would cost a lookup for every name the rule reads.
-        let settings = settings.as_ref().map(|s| {
-            ctx.add_variable_as_val("settings", Box::new(view::Shared(&**s)));
-        });
+        let settings = match settings {
+            Ok(s) => {
+                ctx.add_variable_as_val("settings", Box::new(view::Shared(&**s)));
+                Ok(())
+            }
+            Err(e) => Err(e.clone()),
+        };
         if rule.logic.key_only && settings.is_ok() {
             let slot = (index, key.map(|k| k.arn.as_str()));
-            let fires = match memo.keys.get(&slot) {
-                Some(fires) => Some(*fires),
+            let verdict = match memo.keys.get(&slot) {
+                Some(verdict) => Some(*verdict),
                 None => match fires(&ctx, rule) {
-                    Ok(fires) => {
-                        memo.keys.insert(slot, fires);
-                        Some(fires)
+                    Ok(verdict) => {
+                        memo.keys.insert(slot, verdict);
+                        Some(verdict)
                     }
                     // Not a bool, or an error: the full program below reports it.
                     _ => None,
                 },
             };
-            if fires == Some(false) {
+            if verdict == Some(false) {
                 continue;
             }
         }
-        let outcome = settings
-            .map_err(Clone::clone)
-            .and_then(|()| match rule.logic.item_only {
-                Some(list) => evaluate_items(&mut ctx, service, rule, index, list, memo),
-                None => evaluate_rule(&ctx, service, rule),
-            });
+        let outcome = settings.and_then(|()| match &rule.logic.item_only {
+            Some(item_only) => evaluate_items(&ctx, service, rule, index, item_only, memo),
+            None => evaluate_rule(&ctx, service, rule),
+        });
         match outcome {
             Ok(Outcome::Findings(findings)) => out.findings.extend(findings),
             Ok(Outcome::Unknown(what)) => out.skipped.push(Skipped {
@@ -372,47 +378,68 @@ fn read_finding(
 
 /// A rule whose `when` depends on the item alone ([`crate::rules::Logic::item_only`]): `when`
 /// is asked once per distinct item (per rayon shard), and the finding map is built for the items
-/// that fire, `item` bound to each. Gives exactly what the combined program gives.
+/// that fire, `item` bound to each in a scope of its own (no other rule sees it). Gives exactly
+/// what the combined program gives: a failure is left to the combined program to report, in its
+/// own words, as the key-only memo does.
 fn evaluate_items<'a>(
-    ctx: &mut Context<'_, 'a>,
+    ctx: &Context<'_, 'a>,
     service: &'a Service,
     rule: &Rule,
     index: usize,
-    list: Items,
+    item_only: &ItemOnly,
     memo: &mut Memo<'a>,
 ) -> Result<Outcome, String> {
-    let Some(items) = Item::of(service, list) else {
+    let Some(items) = Item::of(service, item_only.items) else {
         return Ok(unknown(rule));
     };
-    let failed = failure("logic", &rule.logic.finding);
+    let mut scope = ctx.new_inner_scope();
+    match item_findings(
+        &mut scope,
+        service,
+        rule,
+        index,
+        &item_only.finding,
+        items,
+        memo,
+    ) {
+        Ok(findings) => Ok(Outcome::Findings(findings)),
+        Err(_) => evaluate_rule(ctx, service, rule),
+    }
+}
+
+/// The findings of the items of `service` that fire, `item` bound to each in `scope`.
+fn item_findings<'a>(
+    scope: &mut Context<'_, 'a>,
+    service: &'a Service,
+    rule: &Rule,
+    index: usize,
+    finding: &Expr,
+    items: impl Iterator<Item = Item<'a>>,
+    memo: &mut Memo<'a>,
+) -> Result<Vec<Finding>, String> {
+    let failed = failure("logic", finding);
     let mut findings = Vec::new();
-    let mut bound = false;
     for item in items {
         let known = memo.items.get(&(index, item)).copied();
         if known != Some(false) {
             // `when` has not seen this item yet, or its finding is to be made: both read `item`.
-            ctx.add_variable_as_val("item", item.view());
-            bound = true;
+            scope.add_variable_as_val("item", item.view());
         }
         let fire = match known {
             Some(fire) => fire,
             None => {
-                let fire = fires(ctx, rule)?;
+                let fire = fires(scope, rule)?;
                 memo.items.insert((index, item), fire);
                 fire
             }
         };
         if fire {
-            let produced = Value::resolve_val(rule.logic.finding.program.expression(), ctx)
-                .map_err(&failed)?;
+            let produced =
+                Value::resolve_val(finding.program.expression(), scope).map_err(&failed)?;
             findings.push(read_finding(produced.as_ref(), service, rule, &failed)?);
         }
     }
-    if bound {
-        // `item` means nothing outside this rule's items.
-        ctx.add_variable_as_val("item", Box::new(cel::common::types::CelNull));
-    }
-    Ok(Outcome::Findings(findings))
+    Ok(findings)
 }
 
 #[cfg(test)]
@@ -444,24 +471,51 @@ mod tests {
         }
     }
 
-    /// Item-only rules are evaluated once per distinct item: the findings, errors and notices
-    /// are exactly those of the same rule evaluated as one program per service (forced here by
-    /// making `when` read `service`), on the demo inventory with every service doubled, so that
-    /// items repeat across services.
-    #[test]
-    fn item_only_rules_give_what_the_combined_program_gives() {
+    /// `evaluate` on one thread, one memo for every service in order: the memo's answers are
+    /// then certainly reused. Also says how many items were asked about and how many answers the
+    /// memo kept.
+    fn sequential(inventory: &Inventory, rules: &[&Rule]) -> (Evaluation, usize, usize) {
+        let settings = settings_values(rules);
+        let (mut out, mut memo) = (Evaluation::default(), Memo::default());
+        let mut asked = 0;
+        for service in &inventory.services {
+            for rule in rules {
+                if let Some(item_only) = &rule.logic.item_only {
+                    asked += Item::of(service, item_only.items).map_or(0, Iterator::count);
+                }
+            }
+            evaluate_service(inventory, service, rules, &settings, &mut memo, &mut out);
+        }
+        out.findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        out.errors.sort();
+        out.skipped.sort();
+        (out, asked, memo.items.len())
+    }
+
+    /// The demo inventory with a copy of every service right after it, so that items repeat
+    /// across neighbouring services.
+    fn doubled_demo() -> Inventory {
         let mut inventory = demo();
-        let copies: Vec<Service> = inventory
+        inventory.services = inventory
             .services
             .iter()
-            .map(|s| {
+            .flat_map(|s| {
                 let mut copy = s.clone();
                 copy.arn.push_str("-copy");
                 copy.name.push_str("-copy");
-                copy
+                [s.clone(), copy]
             })
             .collect();
-        inventory.services.extend(copies);
+        inventory
+    }
+
+    /// Item-only rules are evaluated once per distinct item: the findings, errors and notices
+    /// are exactly those of the same rule evaluated as one program per service (forced here by
+    /// making `when` read `service`), on the demo inventory with every service doubled, so that
+    /// items repeat across services and the memo answers for the copies.
+    #[test]
+    fn item_only_rules_give_what_the_combined_program_gives() {
+        let inventory = doubled_demo();
         let quotes = "'''";
         let mut checked = 0;
         for (file, text) in crate::rules::EMBEDDED {
@@ -480,18 +534,58 @@ mod tests {
             );
             let combined = Rule::parse(&forced, "forced", file).unwrap();
             assert!(combined.logic.item_only.is_none(), "{file}");
-            let memoized = evaluate(&inventory, &[&rule]);
             let plain = evaluate(&inventory, &[&combined]);
             assert!(
-                !memoized.findings.is_empty() || !memoized.skipped.is_empty(),
+                !plain.findings.is_empty() || !plain.skipped.is_empty(),
                 "{file}"
             );
-            assert_eq!(memoized.findings, plain.findings, "{file}");
-            assert_eq!(memoized.errors, plain.errors, "{file}");
-            assert_eq!(memoized.skipped, plain.skipped, "{file}");
+            let (memoized, asked, answers) = sequential(&inventory, &[&rule]);
+            assert!(answers < asked, "{file}: the memo answered nothing");
+            for memoized in [memoized, evaluate(&inventory, &[&rule])] {
+                assert_eq!(memoized.findings, plain.findings, "{file}");
+                assert_eq!(memoized.errors, plain.errors, "{file}");
+                assert_eq!(memoized.skipped, plain.skipped, "{file}");
+            }
             checked += 1;
         }
         assert_eq!(checked, 3, "AR011, AR012 and AR020 are item-only");
+    }
+
+    /// An item-only rule that fails reports what the combined program reports, and leaves no
+    /// `item` behind for the rules after it.
+    #[test]
+    fn item_only_failures_read_as_the_combined_program_and_leave_no_item() {
+        let inventory = doubled_demo();
+        let logic = |when: &str| {
+            format!("for_each = 'service.environment'\nwhen = '{when}'\nmessage = 'item.name'")
+        };
+        let failing = rule(&logic("item.nope"), "");
+        let combined = rule(&logic("service.arn != \"\" && item.nope"), "");
+        assert!(failing.logic.item_only.is_some());
+        assert!(combined.logic.item_only.is_none());
+        let reads_item = rule("when = 'item.name == \"x\"'\nmessage = '\"m\"'", "");
+        let fires = rule(&logic("item.name != \"\""), "");
+
+        let alone = sequential(&inventory, &[&reads_item]).0.errors;
+        assert!(!alone.is_empty());
+        let failed = sequential(&inventory, &[&failing, &reads_item]).0;
+        let mut expected = sequential(&inventory, &[&combined, &reads_item]).0;
+        // The same failures, quoting the same expression (less what forced the combined one).
+        for e in &mut expected.errors {
+            e.message = e.message.replace("service.arn != \"\" && ", "");
+        }
+        assert!(
+            failed
+                .errors
+                .iter()
+                .any(|e| e.message.contains("No such key: nope"))
+        );
+        assert_eq!(failed.errors, expected.errors);
+        assert_eq!(failed.findings, expected.findings);
+        // After an item-only rule that fired, `item` is unknown again.
+        let after_firing = sequential(&inventory, &[&fires, &reads_item]).0;
+        assert!(!after_firing.findings.is_empty());
+        assert_eq!(after_firing.errors, alone);
     }
 
     #[test]

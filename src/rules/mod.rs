@@ -175,10 +175,17 @@ pub struct Logic {
     /// `for_each` is one of the service's own lists and `when` reads neither `service` nor
     /// `key`: its answer depends on the item alone, so evaluation asks it once per distinct item
     /// (the same variables recur across the services of an organization) and builds the
-    /// findings of the items that fire with [`Logic::finding`].
-    pub item_only: Option<Items>,
+    /// findings of the items that fire with [`ItemOnly::finding`].
+    pub item_only: Option<ItemOnly>,
+}
+
+/// How an item-only rule ([`Logic::item_only`]) is evaluated.
+#[derive(Debug)]
+pub struct ItemOnly {
+    /// The list of the service its `for_each` names.
+    pub items: Items,
     /// The finding map alone (`message`, `severity`, `discriminator`, `properties`), with `item`
-    /// bound by evaluation: used with [`Logic::item_only`].
+    /// bound by evaluation.
     pub finding: Expr,
 }
 
@@ -379,7 +386,7 @@ impl Rule {
             let refs = when.program.references();
             !refs.has_variable("service") && !refs.has_variable("item")
         };
-        let item_only = for_each
+        let items = for_each
             .as_ref()
             .and_then(|each| match each.source.trim() {
                 "service.environment" => Some(Items::Environment),
@@ -397,8 +404,7 @@ impl Rule {
         };
         let mut logic = Logic {
             key_only,
-            item_only,
-            finding: placeholder(),
+            item_only: None,
             for_each,
             when,
             message,
@@ -419,11 +425,14 @@ impl Rule {
                     )
                 })
         };
-        logic.finding = combine(
-            logic.finding_source(),
-            raw.logic.message.span().start,
-            "finding",
-        )?;
+        if let Some(items) = items {
+            let finding = combine(
+                logic.finding_source(),
+                raw.logic.message.span().start,
+                "finding",
+            )?;
+            logic.item_only = Some(ItemOnly { items, finding });
+        }
         logic.combined = combine(
             logic.combined_source(),
             raw.logic.when.span().start,
@@ -498,9 +507,8 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// The rules built into the binary.
-    /// The IDs of the built-in rules, known without compiling them (each file is named after
-    /// its rule's ID, which [`Rule::parse`] checks).
+    /// Checks that `ids` name built-in rules, without compiling them: each built-in file is
+    /// named after its rule's ID, which [`Rule::parse`] checks. Errors as [`Catalog::select`].
     pub fn check_embedded_ids<'a>(ids: impl IntoIterator<Item = &'a String>) -> Result<(), String> {
         check_ids(ids, |id| {
             EMBEDDED
@@ -509,6 +517,7 @@ impl Catalog {
         })
     }
 
+    /// The rules built into the binary.
     pub fn embedded() -> Result<Catalog, RuleError> {
         let mut catalog = Catalog::default();
         for (file_name, text) in EMBEDDED {
