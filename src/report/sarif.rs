@@ -340,15 +340,17 @@ fn parts<'a>(report: &'a Report, rules: &[&'a Rule]) -> io::Result<Parts<'a>> {
 /// Memory: besides the report, two windows of rendered results (65,536 results each, about
 /// 55 MB) are held at once, one being written while the next renders.
 pub fn render(report: &Report, rules: &[&Rule], out: &mut dyn Write) -> io::Result<()> {
-    render_in_batches(report, rules, out, 2048)
+    render_in_batches(report, rules, out, 2048, 32)
 }
 
-/// [`render`], serializing results in parallel `batch` at a time.
+/// [`render`], serializing results in parallel `batch` at a time, `window` batches (at least
+/// one) rendered while the previous ones are written.
 fn render_in_batches(
     report: &Report,
     rules: &[&Rule],
     out: &mut dyn Write,
     batch: usize,
+    window: usize,
 ) -> io::Result<()> {
     let parts = parts(report, rules)?;
     // Compact: SARIF is read by machines, and for an organization it runs to hundreds of
@@ -369,7 +371,6 @@ fn render_in_batches(
     out.write_all(b",\"invocations\":")?;
     serde_json::to_writer(&mut *out, &parts.invocations)?;
     out.write_all(b",\"results\":[")?;
-    const BATCHES_IN_MEMORY: usize = 32;
     let batch = batch.max(1);
     let render = |window: &[Finding]| -> serde_json::Result<Vec<Vec<u8>>> {
         window
@@ -396,7 +397,7 @@ fn render_in_batches(
     };
     // Each window is written while the next one is rendered.
     let mut pending: Option<Vec<Vec<u8>>> = None;
-    for window in report.findings.chunks(batch * BATCHES_IN_MEMORY) {
+    for window in report.findings.chunks(batch * window.max(1)) {
         let mut next = None;
         let mut written = Ok(());
         rayon::in_place_scope(|scope| {
@@ -436,11 +437,11 @@ mod tests {
         assert!(report.findings.len() > 5 && !report.errors.is_empty());
         let mut streamed = Vec::new();
         render(&report, &rules, &mut streamed).unwrap();
-        // Batches of 1 and 2 cross window boundaries (32 batches) on the demo's findings.
-        for batch in [1, 2] {
+        // Small batches and windows: many windows, each written while the next renders.
+        for (batch, window) in [(1, 1), (2, 1), (1, 3), (2, 32)] {
             let mut small = Vec::new();
-            render_in_batches(&report, &rules, &mut small, batch).unwrap();
-            assert_eq!(small, streamed, "batches of {batch}");
+            render_in_batches(&report, &rules, &mut small, batch, window).unwrap();
+            assert_eq!(small, streamed, "batches of {batch}, windows of {window}");
         }
 
         let parts = parts(&report, &rules).unwrap();

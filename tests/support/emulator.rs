@@ -48,7 +48,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -453,7 +453,6 @@ struct Shared {
     scenario: Scenario,
     catalog: Catalog,
     started: Instant,
-    stop: AtomicBool,
     /// Requests that may be answered at once (`Scenario::workers`).
     permits: Arc<tokio::sync::Semaphore>,
     state: Mutex<State>,
@@ -496,7 +495,6 @@ impl AppRunnerEmulator {
             scenario,
             accounts: Mutex::new(HashMap::new()),
             moto_connections: Mutex::new(Vec::new()),
-            stop: AtomicBool::new(false),
         });
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let server = {
@@ -614,7 +612,6 @@ pub fn is_throttling(code: &str) -> bool {
 
 impl Drop for AppRunnerEmulator {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
         let _ = self.stop.send(true);
         if let Some(server) = self.server.take() {
             let _ = server.join();
@@ -679,9 +676,6 @@ async fn serve_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream) {
                 return;
             }
         };
-        if shared.stop.load(Ordering::SeqCst) {
-            return;
-        }
         let Ok(permit) = shared.permits.clone().acquire_owned().await else {
             return;
         };

@@ -68,7 +68,7 @@ impl Scanned {
 pub struct KeyReader {
     /// Credentials of every account being scanned, published as each account's role is assumed:
     /// accounts start scanning one by one, and a key read waits only for the account it needs.
-    accounts: Arc<Scanned>,
+    scanned: Arc<Scanned>,
     limits: Limits,
     clients: Clients,
     state: Mutex<State>,
@@ -87,7 +87,7 @@ impl KeyReader {
     /// [`Self::failed`].
     pub fn new(limits: Limits) -> Self {
         KeyReader {
-            accounts: Arc::default(),
+            scanned: Arc::default(),
             limits,
             clients: Clients::default(),
             state: Mutex::new(State::default()),
@@ -100,12 +100,12 @@ impl KeyReader {
             .entry(account.to_string())
             .or_insert_with(|| watch::channel(Credentials::Pending).0);
         // Wakes the key reads waiting for an account to be listed, to look again.
-        self.accounts.complete.send_modify(|_| ());
+        self.scanned.complete.send_modify(|_| ());
     }
 
     /// Every scanned account has been added.
     pub fn listed(&self) {
-        self.accounts.complete.send_replace(true);
+        self.scanned.complete.send_replace(true);
     }
 
     /// The credentials of `account` are ready.
@@ -123,7 +123,7 @@ impl KeyReader {
     }
 
     fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Sender<Credentials>>> {
-        self.accounts
+        self.scanned
             .accounts
             .lock()
             .expect("account list lock is never poisoned")
@@ -156,7 +156,7 @@ impl KeyReader {
             requester.to_string(),
             self.limits.clone(),
             self.clients.clone(),
-            self.accounts.clone(),
+            self.scanned.clone(),
         );
         let arn = arn.to_string();
         state.tasks.spawn(async move {
@@ -357,7 +357,7 @@ mod tests {
 
     /// Whether the credentials slot of `account` is found, once the lookup ends.
     fn lookup(reader: &KeyReader, account: &str) -> tokio::task::JoinHandle<bool> {
-        let (scanned, account) = (reader.accounts.clone(), account.to_string());
+        let (scanned, account) = (reader.scanned.clone(), account.to_string());
         tokio::spawn(async move { scanned.slot(&account).await.is_some() })
     }
 

@@ -6,14 +6,15 @@
 //! one shard of them; an organization's as soon as their page of the listing is in) gets its
 //! own credentials (the caller's for its own account, an assumed role for the others) and starts
 //! all its regions ([`apprunner`]) as soon as they are ready, without waiting for the other
-//! accounts. Each KMS key a service names is read once per scan, as soon
-//! as it is first seen and the credentials it is read with are ready, with a client in the key's
-//! own account and region ([`kms`]).
+//! accounts. Each KMS key a service names is read once per scan, as soon as it is first seen and
+//! the credentials it is read with are ready, with a client in the key's own account and region
+//! ([`kms`]).
 //!
 //! Every API call goes through [`Limits`]: a global cap on calls in flight and a cap per
 //! service x account x region, so that one account's API rate is never exceeded however many
-//! accounts run at once; calls that others wait on are served first. Retries back off exponentially with jitter (standard mode), in a retry
-//! partition per account x region; `--adaptive-retries` adds the SDK's client-side rate limiter.
+//! accounts run at once; calls that others wait on are served first. Retries back off
+//! exponentially with full jitter from 10 ms (standard mode), in a retry partition per
+//! account x region; `--adaptive-retries` adds the SDK's client-side rate limiter.
 //!
 //! Endpoints, credentials and retries come from the SDK's own configuration chain
 //! (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_APPRUNNER`, profiles), so tests point the binary at
