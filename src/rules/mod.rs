@@ -42,8 +42,9 @@ pub(crate) static CEL_ENV: LazyLock<Arc<Env>> = LazyLock::new(|| {
     Arc::new(env)
 });
 
-/// `text.containsAny(['a', 'b'])`: whether `text` contains any of the strings, which is
-/// `text.contains('a') || text.contains('b')` in one call. Rules match names against lists of
+/// `text.containsAny(['a', 'b'])`: whether `text` contains any of the strings, like
+/// `text.contains('a') || text.contains('b')` in one call, except that every word must be a
+/// string (a word of another type is an error even after a match). Rules match names against lists of
 /// words (AR020's secret-like names); written as a chain of `contains`, the interpreter resolved
 /// and dispatched each call on its own, which was a third of all evaluation time on 100,000
 /// services (341,000 environment variables).
