@@ -16,6 +16,8 @@
 //! The report is printed as tables and written to `target/org_scan.json`.
 //!
 //! Environment knobs: `ORG_SCAN_ARGS` (extra scan arguments, e.g. `--concurrency 64`),
+//! `ORG_SCAN_RUNS` (scans of the same planted organization, default 1: a table of every run,
+//! with minimum, median and maximum wall time and ratio, and the last run in full),
 //! `ORG_SCAN_SEED` (seed of the random faults), `ORG_SCAN_THROTTLE` (fraction, default 0.10),
 //! `ORG_SCAN_THROTTLE_SERVICES` (default `apprunner,kms`), `OFFLINE_SERVICES` (default 100000).
 #![allow(clippy::print_stdout, clippy::manual_is_multiple_of, dead_code)]
@@ -181,6 +183,18 @@ fn processes_cpu(needle: &str) -> f64 {
 
 /// CPU seconds (user + system) of one process (`self` or a pid), from `/proc/<pid>/stat`.
 fn processes_cpu_of(pid: &str) -> f64 {
+    stat_seconds(pid, 11)
+}
+
+/// CPU seconds (user + system) of this process's children that have been waited for: the
+/// scanner's, once it has exited.
+fn waited_children_cpu() -> f64 {
+    stat_seconds("self", 13)
+}
+
+/// The sum of two adjacent tick fields of `/proc/<pid>/stat` (utime and stime from `first` =
+/// 11, cutime and cstime from 13), in seconds.
+fn stat_seconds(pid: &str, first: usize) -> f64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0.0;
     };
@@ -193,7 +207,7 @@ fn processes_cpu_of(pid: &str) -> f64 {
         .map(|f| f.parse().unwrap_or(0.0))
         .collect();
     // Clock ticks of 1/100 s, as on every Linux this runs on.
-    (fields.get(11).unwrap_or(&0.0) + fields.get(12).unwrap_or(&0.0)) / 100.0
+    (fields.get(first).unwrap_or(&0.0) + fields.get(first + 1).unwrap_or(&0.0)) / 100.0
 }
 
 /// (busy, total) jiffies of all cores from `/proc/stat`, where there is one.
@@ -523,282 +537,333 @@ fn org_scan(binary: &Path) -> Value {
         setup.elapsed().as_secs_f64()
     );
 
-    let mut cmd = clean_command(binary, &emulator.endpoint(), &Creds::testing());
-    cmd.args([
-        "scan",
-        "--org",
-        "--regions",
-        &REGIONS.join(","),
-        "--format",
-        "json",
-        "--quiet",
-    ]);
-    let extra: Vec<String> = std::env::var("ORG_SCAN_ARGS")
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_string)
+    // Each run scans the same planted organization; the emulator forgets the calls of the last
+    // one (its random draws go on, so each run meets other throttles).
+    let runs: usize = std::env::var("ORG_SCAN_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(1);
+    let scan_once = || -> Value {
+        emulator.clear_calls();
+        let mut cmd = clean_command(binary, &emulator.endpoint(), &Creds::testing());
+        cmd.args([
+            "scan",
+            "--org",
+            "--regions",
+            &REGIONS.join(","),
+            "--format",
+            "json",
+            "--quiet",
+        ]);
+        let extra: Vec<String> = std::env::var("ORG_SCAN_ARGS")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        cmd.args(&extra);
+        eprintln!("org_scan: running the scan ...");
+        let spawned_at = emulator.elapsed();
+        let cpu_before = machine_cpu();
+        // moto's process (and the `sh` that waits on it, which uses none) by its port argument.
+        let moto_port = moto
+            .endpoint
+            .trim_end_matches('/')
+            .rsplit(':')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let (moto_cpu0, bench_cpu0, scanner_cpu0) = (
+            processes_cpu(&format!("-p\0{moto_port}\0")),
+            processes_cpu_of("self"),
+            waited_children_cpu(),
+        );
+        let (status, stdout, stderr, wall) = run(cmd, ORG_SCAN_TIMEOUT);
+        let cpu_after = machine_cpu();
+        let (moto_cpu1, bench_cpu1, scanner_cpu1) = (
+            processes_cpu(&format!("-p\0{moto_port}\0")),
+            processes_cpu_of("self"),
+            waited_children_cpu(),
+        );
+        let calls = emulator.calls();
+        write_trace(&calls, spawned_at);
+        let counts = emulator.call_counts();
+        let throttled = emulator.throttled();
+
+        let report: Option<Value> = serde_json::from_slice(&stdout).ok();
+        let mut out = json!({
+            "command": format!("apprunner-audit scan --org --regions {} --format json --quiet {}", REGIONS.join(","), extra.join(" ")).trim().to_string(),
+            "exit_status": status,
+            "wall_seconds": wall.as_secs_f64(),
+            "scenario": {
+                "accounts_scanned": plan.scanned_accounts.len(),
+                "accounts_suspended": plan.suspended_accounts.len(),
+                "regions": REGIONS,
+                "services": plan.services,
+                "keys": plan.keys.len(),
+                "latency_ms": LATENCY.as_millis() as u64,
+                "latency_model": format!("{latency_model:?}"),
+                "throttle_probability": throttle,
+                "throttled_services": throttled_services,
+                "seed": seed,
+                "emulator_workers": WORKERS,
+            },
+            // CPU seconds used during the scan by moto and by this process (the emulator's
+            // threads, and the harness waiting on the binary).
+            // The scanner's own (user + system), from this process's waited-for children.
+            "scanner_cpu_seconds": scanner_cpu1 - scanner_cpu0,
+            "moto_cpu_seconds": moto_cpu1 - moto_cpu0,
+            "emulator_cpu_seconds": bench_cpu1 - bench_cpu0,
+            // Share of the machine's cores busy (binary, emulator, moto, anything else) while the
+            // scan ran: near 1.0, the wall time measures the machine, not the client.
+            "machine_cpu_busy": match (cpu_before, cpu_after) {
+                (Some((busy0, all0)), Some((busy1, all1))) if all1 > all0 =>
+                    json!((busy1 - busy0) as f64 / (all1 - all0) as f64),
+                _ => Value::Null,
+            },
+        });
+        let Some(report) = report else {
+            out["error"] = json!(format!(
+                "the scan did not print a JSON report (exit status {status:?}): {}",
+                stderr.lines().take(5).collect::<Vec<_>>().join(" | ")
+            ));
+            out["api_calls_total"] = json!(calls.len());
+            return out;
+        };
+        if !stderr.trim().is_empty() {
+            out["stderr"] = json!(stderr.lines().take(10).collect::<Vec<_>>().join("\n"));
+        }
+
+        // Findings: (rule_id, resource_arn, discriminator) against the planted set.
+        let actual: BTreeSet<FindingKey> = report["findings"]
+            .as_array()
+            .map(|fs| {
+                fs.iter()
+                    .map(|f| {
+                        finding(
+                            f["rule_id"].as_str().unwrap_or_default(),
+                            f["resource_arn"].as_str().unwrap_or_default(),
+                            f["discriminator"].as_str().unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let lost: Vec<&FindingKey> = plan.expected.difference(&actual).collect();
+        let unexpected: Vec<&FindingKey> = actual.difference(&plan.expected).collect();
+        let errors: Vec<&Value> = report["errors"]
+            .as_array()
+            .map(|e| e.iter().collect())
+            .unwrap_or_default();
+        let collection_errors: Vec<&&Value> = errors
+            .iter()
+            .filter(|e| e["kind"] == "collection")
+            .collect();
+        let other_errors = errors.len() - collection_errors.len();
+        let scanned_scopes = report["scopes"].as_array().map(Vec::len).unwrap_or(0);
+
+        // Calls.
+        let by_operation: BTreeMap<String, usize> = counts
+            .iter()
+            .map(|((s, o), n)| (format!("{s}:{o}"), *n))
+            .collect();
+        let mut by_service: BTreeMap<String, usize> = BTreeMap::new();
+        for ((s, _), n) in &counts {
+            *by_service.entry(s.clone()).or_insert(0) += n;
+        }
+        let retried = throttled_then_retried(&calls);
+        let repeats = repeated_calls(&calls);
+        let suspended_touched = calls
+            .iter()
+            .filter(|c| {
+                plan.suspended_accounts.iter().any(|a| {
+                    c.account == *a
+                        || c.resource
+                            .as_deref()
+                            .is_some_and(|r| r.contains(a.as_str()))
+                })
+            })
+            .count();
+        let describe_key_calls = calls
+            .iter()
+            .filter(|c| c.operation == "DescribeKey")
+            .count();
+        let describe_key_answered = calls
+            .iter()
+            .filter(|c| c.operation == "DescribeKey" && !c.injected)
+            .count();
+        let keys_read: BTreeSet<&str> = calls
+            .iter()
+            .filter(|c| c.operation == "DescribeKey" && !c.injected)
+            .filter_map(|c| c.resource.as_deref())
+            .collect();
+        let rotation_calls_answered = calls
+            .iter()
+            .filter(|c| c.operation == "GetKeyRotationStatus" && !c.injected)
+            .count();
+        let apprunner_calls = by_service.get("apprunner").copied().unwrap_or(0);
+
+        // Concurrency as the emulator saw it: calls in flight (arrival to answer, latency included).
+        let mut edges: Vec<(Duration, i64)> = calls
+            .iter()
+            .flat_map(|c| [(c.at, 1), (c.at + c.took, -1)])
+            .collect();
+        edges.sort();
+        let (mut in_flight, mut peak_in_flight) = (0i64, 0i64);
+        for (_, delta) in &edges {
+            in_flight += delta;
+            peak_in_flight = peak_in_flight.max(in_flight);
+        }
+        let first = calls.iter().map(|c| c.at).min().unwrap_or_default();
+        let last = calls
+            .iter()
+            .map(|c| c.at + c.took)
+            .max()
+            .unwrap_or_default();
+        let busy: f64 = calls.iter().map(|c| c.took.as_secs_f64()).sum();
+        let span = (last - first).as_secs_f64();
+        if std::env::var_os("ORG_SCAN_DUMP_CALLS").is_some() {
+            let dump: Vec<Value> = calls
+                .iter()
+                .map(|c| {
+                    json!([
+                        c.at.as_secs_f64(),
+                        c.took.as_secs_f64(),
+                        c.service,
+                        c.operation,
+                        c.account,
+                        c.region,
+                        c.resource,
+                        c.fault,
+                        c.injected,
+                        c.request_digest
+                    ])
+                })
+                .collect();
+            let path = target_dir().join("org_scan_calls.json");
+            std::fs::write(&path, serde_json::to_string(&dump).unwrap())
+                .expect("write the call dump");
+            eprintln!("org_scan: calls written to {}", path.display());
+        }
+
+        // The critical path: see `critical_path`.
+        let path = critical_path(&calls, &plan);
+        let lower_bound = LATENCY.as_secs_f64() * path.chain as f64;
+
+        out["findings"] = json!({
+            "expected": plan.expected.len(),
+            "reported": actual.len(),
+            "lost": lost.len(),
+            "unexpected": unexpected.len(),
+            "lost_examples": lost.iter().take(10).collect::<Vec<_>>(),
+            "unexpected_examples": unexpected.iter().take(10).collect::<Vec<_>>(),
+        });
+        out["errors"] = json!({
+            "collection": collection_errors.len(),
+            "other": other_errors,
+            "examples": errors.iter().take(10).collect::<Vec<_>>(),
+        });
+        out["scopes_reported"] = json!(scanned_scopes);
+        out["api_calls"] = json!({
+            "total": calls.len(),
+            "by_operation": by_operation,
+            "by_aws_service": by_service,
+            "per_scanned_apprunner_service": calls.len() as f64 / plan.services as f64,
+            "apprunner_per_scanned_apprunner_service": apprunner_calls as f64 / plan.services as f64,
+            "throttled_answers": throttled,
+            "throttled_then_retried": retried,
+            "repeated_non_retry_calls": repeats,
+            "calls_touching_suspended_accounts": suspended_touched,
+        });
+        out["timeline"] = json!({
+            "start_to_first_call_seconds": first.saturating_sub(spawned_at).as_secs_f64(),
+            "last_answer_to_exit_seconds": (spawned_at + wall).saturating_sub(last).as_secs_f64(),
+            "calls_span_seconds": span,
+            "mean_calls_in_flight": if span > 0.0 { busy / span } else { 0.0 },
+            "peak_calls_in_flight": peak_in_flight,
+            // Answers later than the latency: the emulator or moto could not keep up (their work
+            // exceeded the response time), which no client can avoid.
+            // (Only meaningful when the latency is the response time: added, every call is later.)
+            "calls_slower_than_latency": calls.iter().filter(|c| c.took > LATENCY + Duration::from_millis(2)).count(),
+            "slowest_call_ms": calls.iter().map(|c| c.took).max().unwrap_or_default().as_secs_f64() * 1e3,
+        });
+        // When each operation ran, relative to the process start: where the wall time goes.
+        let mut phases: BTreeMap<String, (f64, f64, f64, usize)> = BTreeMap::new();
+        for c in &calls {
+            let start = c.at.saturating_sub(spawned_at).as_secs_f64();
+            let end = start + c.took.as_secs_f64();
+            let e = phases
+                .entry(format!("{}:{}", c.service, c.operation))
+                .or_insert((f64::MAX, 0.0, 0.0, 0));
+            e.0 = e.0.min(start);
+            e.1 = e.1.max(end);
+            e.2 += c.took.as_secs_f64();
+            e.3 += 1;
+        }
+        out["phases"] = json!(phases
+            .iter()
+            .map(|(op, (first, last, took, n))| (op.clone(), json!({
+                "first_start_s": first, "last_end_s": last, "mean_took_ms": 1000.0 * took / *n as f64,
+            })))
+            .collect::<serde_json::Map<String, Value>>());
+        out["keys"] = json!({
+            "distinct_keys_named": plan.keys.len(),
+            "distinct_keys_read": keys_read.len(),
+            "describe_key_calls": describe_key_calls,
+            "describe_key_answered": describe_key_answered,
+            "rotatable_keys": plan.rotatable_keys,
+            "get_key_rotation_status_answered": rotation_calls_answered,
+        });
+        out["critical_path"] = json!({
+            "chain_calls": path.chain,
+            "chain_calls_strict_dag": path.strict_chain,
+            "list_accounts_pages": path.list_accounts_pages,
+            "list_services_pages_max": path.list_services_pages,
+            "describe_custom_domains_pages_max": path.domain_pages,
+            "key_chain": path.key_chain,
+            "lower_bound_seconds": lower_bound,
+            "ratio": wall.as_secs_f64() / lower_bound,
+        });
+        out
+    };
+    let mut reports: Vec<Value> = (0..runs)
+        .map(|i| {
+            if runs > 1 {
+                eprintln!("org_scan: run {} of {runs}", i + 1);
+            }
+            scan_once()
+        })
         .collect();
-    cmd.args(&extra);
-    eprintln!("org_scan: running the scan ...");
-    let spawned_at = emulator.elapsed();
-    let cpu_before = machine_cpu();
-    // moto's process (and the `sh` that waits on it, which uses none) by its port argument.
-    let moto_port = moto
-        .endpoint
-        .trim_end_matches('/')
-        .rsplit(':')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let (moto_cpu0, bench_cpu0) = (
-        processes_cpu(&format!("-p\0{moto_port}\0")),
-        processes_cpu_of("self"),
-    );
-    let (status, stdout, stderr, wall) = run(cmd, ORG_SCAN_TIMEOUT);
-    let cpu_after = machine_cpu();
-    let (moto_cpu1, bench_cpu1) = (
-        processes_cpu(&format!("-p\0{moto_port}\0")),
-        processes_cpu_of("self"),
-    );
-    let calls = emulator.calls();
-    write_trace(&calls, spawned_at);
-    let counts = emulator.call_counts();
-    let throttled = emulator.throttled();
     drop(emulator);
     drop(moto);
-
-    let report: Option<Value> = serde_json::from_slice(&stdout).ok();
-    let mut out = json!({
-        "command": format!("apprunner-audit scan --org --regions {} --format json --quiet {}", REGIONS.join(","), extra.join(" ")).trim().to_string(),
-        "exit_status": status,
-        "wall_seconds": wall.as_secs_f64(),
-        "scenario": {
-            "accounts_scanned": plan.scanned_accounts.len(),
-            "accounts_suspended": plan.suspended_accounts.len(),
-            "regions": REGIONS,
-            "services": plan.services,
-            "keys": plan.keys.len(),
-            "latency_ms": LATENCY.as_millis() as u64,
-            "latency_model": format!("{latency_model:?}"),
-            "throttle_probability": throttle,
-            "throttled_services": throttled_services,
-            "seed": seed,
-            "emulator_workers": WORKERS,
-        },
-        // CPU seconds used during the scan by moto and by this process (the emulator's
-        // threads, and the harness waiting on the binary).
-        "moto_cpu_seconds": moto_cpu1 - moto_cpu0,
-        "emulator_cpu_seconds": bench_cpu1 - bench_cpu0,
-        // Share of the machine's cores busy (binary, emulator, moto, anything else) while the
-        // scan ran: near 1.0, the wall time measures the machine, not the client.
-        "machine_cpu_busy": match (cpu_before, cpu_after) {
-            (Some((busy0, all0)), Some((busy1, all1))) if all1 > all0 =>
-                json!((busy1 - busy0) as f64 / (all1 - all0) as f64),
-            _ => Value::Null,
-        },
-    });
-    let Some(report) = report else {
-        out["error"] = json!(format!(
-            "the scan did not print a JSON report (exit status {status:?}): {}",
-            stderr.lines().take(5).collect::<Vec<_>>().join(" | ")
-        ));
-        out["api_calls_total"] = json!(calls.len());
-        return out;
-    };
-    if !stderr.trim().is_empty() {
-        out["stderr"] = json!(stderr.lines().take(10).collect::<Vec<_>>().join("\n"));
+    // The last run in full (its call trace is the one written), and a line per run.
+    let summary: Vec<Value> = reports.iter().map(run_summary).collect();
+    let mut out = reports.pop().expect("at least one run");
+    if runs > 1 {
+        out["runs"] = json!(summary);
     }
-
-    // Findings: (rule_id, resource_arn, discriminator) against the planted set.
-    let actual: BTreeSet<FindingKey> = report["findings"]
-        .as_array()
-        .map(|fs| {
-            fs.iter()
-                .map(|f| {
-                    finding(
-                        f["rule_id"].as_str().unwrap_or_default(),
-                        f["resource_arn"].as_str().unwrap_or_default(),
-                        f["discriminator"].as_str().unwrap_or_default(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let lost: Vec<&FindingKey> = plan.expected.difference(&actual).collect();
-    let unexpected: Vec<&FindingKey> = actual.difference(&plan.expected).collect();
-    let errors: Vec<&Value> = report["errors"]
-        .as_array()
-        .map(|e| e.iter().collect())
-        .unwrap_or_default();
-    let collection_errors: Vec<&&Value> = errors
-        .iter()
-        .filter(|e| e["kind"] == "collection")
-        .collect();
-    let other_errors = errors.len() - collection_errors.len();
-    let scanned_scopes = report["scopes"].as_array().map(Vec::len).unwrap_or(0);
-
-    // Calls.
-    let by_operation: BTreeMap<String, usize> = counts
-        .iter()
-        .map(|((s, o), n)| (format!("{s}:{o}"), *n))
-        .collect();
-    let mut by_service: BTreeMap<String, usize> = BTreeMap::new();
-    for ((s, _), n) in &counts {
-        *by_service.entry(s.clone()).or_insert(0) += n;
-    }
-    let retried = throttled_then_retried(&calls);
-    let repeats = repeated_calls(&calls);
-    let suspended_touched = calls
-        .iter()
-        .filter(|c| {
-            plan.suspended_accounts.iter().any(|a| {
-                c.account == *a
-                    || c.resource
-                        .as_deref()
-                        .is_some_and(|r| r.contains(a.as_str()))
-            })
-        })
-        .count();
-    let describe_key_calls = calls
-        .iter()
-        .filter(|c| c.operation == "DescribeKey")
-        .count();
-    let describe_key_answered = calls
-        .iter()
-        .filter(|c| c.operation == "DescribeKey" && !c.injected)
-        .count();
-    let keys_read: BTreeSet<&str> = calls
-        .iter()
-        .filter(|c| c.operation == "DescribeKey" && !c.injected)
-        .filter_map(|c| c.resource.as_deref())
-        .collect();
-    let rotation_calls_answered = calls
-        .iter()
-        .filter(|c| c.operation == "GetKeyRotationStatus" && !c.injected)
-        .count();
-    let apprunner_calls = by_service.get("apprunner").copied().unwrap_or(0);
-
-    // Concurrency as the emulator saw it: calls in flight (arrival to answer, latency included).
-    let mut edges: Vec<(Duration, i64)> = calls
-        .iter()
-        .flat_map(|c| [(c.at, 1), (c.at + c.took, -1)])
-        .collect();
-    edges.sort();
-    let (mut in_flight, mut peak_in_flight) = (0i64, 0i64);
-    for (_, delta) in &edges {
-        in_flight += delta;
-        peak_in_flight = peak_in_flight.max(in_flight);
-    }
-    let first = calls.iter().map(|c| c.at).min().unwrap_or_default();
-    let last = calls
-        .iter()
-        .map(|c| c.at + c.took)
-        .max()
-        .unwrap_or_default();
-    let busy: f64 = calls.iter().map(|c| c.took.as_secs_f64()).sum();
-    let span = (last - first).as_secs_f64();
-    if std::env::var_os("ORG_SCAN_DUMP_CALLS").is_some() {
-        let dump: Vec<Value> = calls
-            .iter()
-            .map(|c| {
-                json!([
-                    c.at.as_secs_f64(),
-                    c.took.as_secs_f64(),
-                    c.service,
-                    c.operation,
-                    c.account,
-                    c.region,
-                    c.resource,
-                    c.fault,
-                    c.injected,
-                    c.request_digest
-                ])
-            })
-            .collect();
-        let path = target_dir().join("org_scan_calls.json");
-        std::fs::write(&path, serde_json::to_string(&dump).unwrap()).expect("write the call dump");
-        eprintln!("org_scan: calls written to {}", path.display());
-    }
-
-    // The critical path: see `critical_path`.
-    let path = critical_path(&calls, &plan);
-    let lower_bound = LATENCY.as_secs_f64() * path.chain as f64;
-
-    out["findings"] = json!({
-        "expected": plan.expected.len(),
-        "reported": actual.len(),
-        "lost": lost.len(),
-        "unexpected": unexpected.len(),
-        "lost_examples": lost.iter().take(10).collect::<Vec<_>>(),
-        "unexpected_examples": unexpected.iter().take(10).collect::<Vec<_>>(),
-    });
-    out["errors"] = json!({
-        "collection": collection_errors.len(),
-        "other": other_errors,
-        "examples": errors.iter().take(10).collect::<Vec<_>>(),
-    });
-    out["scopes_reported"] = json!(scanned_scopes);
-    out["api_calls"] = json!({
-        "total": calls.len(),
-        "by_operation": by_operation,
-        "by_aws_service": by_service,
-        "per_scanned_apprunner_service": calls.len() as f64 / plan.services as f64,
-        "apprunner_per_scanned_apprunner_service": apprunner_calls as f64 / plan.services as f64,
-        "throttled_answers": throttled,
-        "throttled_then_retried": retried,
-        "repeated_non_retry_calls": repeats,
-        "calls_touching_suspended_accounts": suspended_touched,
-    });
-    out["timeline"] = json!({
-        "start_to_first_call_seconds": first.saturating_sub(spawned_at).as_secs_f64(),
-        "last_answer_to_exit_seconds": (spawned_at + wall).saturating_sub(last).as_secs_f64(),
-        "calls_span_seconds": span,
-        "mean_calls_in_flight": if span > 0.0 { busy / span } else { 0.0 },
-        "peak_calls_in_flight": peak_in_flight,
-        // Answers later than the latency: the emulator or moto could not keep up (their work
-        // exceeded the response time), which no client can avoid.
-        // (Only meaningful when the latency is the response time: added, every call is later.)
-        "calls_slower_than_latency": calls.iter().filter(|c| c.took > LATENCY + Duration::from_millis(2)).count(),
-        "slowest_call_ms": calls.iter().map(|c| c.took).max().unwrap_or_default().as_secs_f64() * 1e3,
-    });
-    // When each operation ran, relative to the process start: where the wall time goes.
-    let mut phases: BTreeMap<String, (f64, f64, f64, usize)> = BTreeMap::new();
-    for c in &calls {
-        let start = c.at.saturating_sub(spawned_at).as_secs_f64();
-        let end = start + c.took.as_secs_f64();
-        let e = phases
-            .entry(format!("{}:{}", c.service, c.operation))
-            .or_insert((f64::MAX, 0.0, 0.0, 0));
-        e.0 = e.0.min(start);
-        e.1 = e.1.max(end);
-        e.2 += c.took.as_secs_f64();
-        e.3 += 1;
-    }
-    out["phases"] = json!(phases
-        .iter()
-        .map(|(op, (first, last, took, n))| (op.clone(), json!({
-            "first_start_s": first, "last_end_s": last, "mean_took_ms": 1000.0 * took / *n as f64,
-        })))
-        .collect::<serde_json::Map<String, Value>>());
-    out["keys"] = json!({
-        "distinct_keys_named": plan.keys.len(),
-        "distinct_keys_read": keys_read.len(),
-        "describe_key_calls": describe_key_calls,
-        "describe_key_answered": describe_key_answered,
-        "rotatable_keys": plan.rotatable_keys,
-        "get_key_rotation_status_answered": rotation_calls_answered,
-    });
-    out["critical_path"] = json!({
-        "chain_calls": path.chain,
-        "chain_calls_strict_dag": path.strict_chain,
-        "list_accounts_pages": path.list_accounts_pages,
-        "list_services_pages_max": path.list_services_pages,
-        "describe_custom_domains_pages_max": path.domain_pages,
-        "key_chain": path.key_chain,
-        "lower_bound_seconds": lower_bound,
-        "ratio": wall.as_secs_f64() / lower_bound,
-    });
     out
+}
+
+/// One run's figures for the table of runs.
+fn run_summary(r: &Value) -> Value {
+    json!({
+        "wall_seconds": r["wall_seconds"],
+        "ratio": r["critical_path"]["ratio"],
+        "findings_lost": r["findings"]["lost"],
+        "findings_unexpected": r["findings"]["unexpected"],
+        "collection_errors": r["errors"]["collection"],
+        "other_errors": r["errors"]["other"],
+        "throttled_answers": r["api_calls"]["throttled_answers"],
+        "throttled_then_retried": r["api_calls"]["throttled_then_retried"],
+        "repeated_non_retry_calls": r["api_calls"]["repeated_non_retry_calls"],
+        "calls_touching_suspended_accounts": r["api_calls"]["calls_touching_suspended_accounts"],
+        "distinct_keys_read": r["keys"]["distinct_keys_read"],
+        "describe_key_answered": r["keys"]["describe_key_answered"],
+        "scanner_cpu_seconds": r["scanner_cpu_seconds"],
+        "moto_cpu_seconds": r["moto_cpu_seconds"],
+        "emulator_cpu_seconds": r["emulator_cpu_seconds"],
+    })
 }
 
 /// Throttled answers followed later by an identical request that was answered (the retry).
@@ -927,6 +992,52 @@ fn critical_path(calls: &[Call], plan: &OrgPlan) -> CriticalPath {
     }
 }
 
+/// The table of runs (`ORG_SCAN_RUNS`), then wall time and ratio as minimum, median, maximum.
+fn print_runs(runs: &[Value]) {
+    println!("runs (the figures above are the last one's):");
+    println!(
+        "  {:>3} {:>7} {:>6} {:>5} {:>10} {:>6} {:>9} {:>7} {:>9} {:>5} {:>11}",
+        "run",
+        "wall s",
+        "ratio",
+        "lost",
+        "unexpected",
+        "errors",
+        "throttled",
+        "retried",
+        "repeated",
+        "keys",
+        "scanner cpu"
+    );
+    for (i, r) in runs.iter().enumerate() {
+        println!(
+            "  {:>3} {:>7.3} {:>6.2} {:>5} {:>10} {:>6} {:>9} {:>7} {:>9} {:>5} {:>11.2}",
+            i + 1,
+            r["wall_seconds"].as_f64().unwrap_or(f64::NAN),
+            r["ratio"].as_f64().unwrap_or(f64::NAN),
+            r["findings_lost"].to_string(),
+            r["findings_unexpected"].to_string(),
+            r["collection_errors"].to_string(),
+            r["throttled_answers"].to_string(),
+            r["throttled_then_retried"].to_string(),
+            r["repeated_non_retry_calls"].to_string(),
+            r["distinct_keys_read"].to_string(),
+            r["scanner_cpu_seconds"].as_f64().unwrap_or(f64::NAN),
+        );
+    }
+    for (label, key) in [("wall s", "wall_seconds"), ("ratio", "ratio")] {
+        let mut v: Vec<f64> = runs.iter().filter_map(|r| r[key].as_f64()).collect();
+        v.sort_by(f64::total_cmp);
+        if let (Some(min), Some(max)) = (v.first(), v.last()) {
+            println!(
+                "  {label}: min {min:.3}, median {:.3}, max {max:.3} over {} runs",
+                v[v.len() / 2],
+                v.len()
+            );
+        }
+    }
+}
+
 fn print_org_scan(r: &Value) {
     println!(
         "\n== org scan: {} ==",
@@ -1022,8 +1133,9 @@ fn print_org_scan(r: &Value) {
     row(
         "machine CPU busy during the scan (2 cores = 1.0)",
         format!(
-            "{:.2}; CPU seconds: moto {:.2}, emulator {:.2}",
+            "{:.2}; CPU seconds: scanner {:.2}, moto {:.2}, emulator {:.2}",
             r["machine_cpu_busy"].as_f64().unwrap_or(f64::NAN),
+            r["scanner_cpu_seconds"].as_f64().unwrap_or(f64::NAN),
             r["moto_cpu_seconds"].as_f64().unwrap_or(f64::NAN),
             r["emulator_cpu_seconds"].as_f64().unwrap_or(f64::NAN)
         ),
@@ -1081,6 +1193,9 @@ fn print_org_scan(r: &Value) {
             k["get_key_rotation_status_answered"], k["rotatable_keys"]
         ),
     );
+    if let Some(runs) = r["runs"].as_array() {
+        print_runs(runs);
+    }
     println!("API calls by AWS service:");
     if let Some(m) = c["by_aws_service"].as_object() {
         for (k, v) in m {
