@@ -418,11 +418,15 @@ fn scan(args: ScanArgs) -> Result<i32> {
             // scan; one in the background (closing hundreds of connections, dropping their
             // tasks) competed with the evaluation for the cores (evaluation after the org_scan
             // benchmark: 23-29 ms with it, 17-19 ms without). The runtime's threads stay
-            // parked until the process exits, right after the report.
+            // parked, and the connection pool open and idle, until the process exits, right
+            // after the report.
             std::mem::forget(runtime);
             progress.finish();
             match collected {
-                Ok(inv) => inv,
+                Ok((inv, leftovers)) => {
+                    std::mem::forget(leftovers);
+                    inv
+                }
                 Err(e) => {
                     sink.abandon();
                     return Err(usage(e.to_string()));

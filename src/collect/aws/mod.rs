@@ -346,7 +346,10 @@ async fn caller_identity(config: &SdkConfig, region: &str) -> Result<(String, St
 }
 
 /// Collects the inventory of the chosen accounts over the chosen regions.
-pub async fn collect(opts: &AwsOptions, progress: &Progress) -> Result<Inventory, SetupError> {
+pub async fn collect(
+    opts: &AwsOptions,
+    progress: &Progress,
+) -> Result<(Inventory, Leftovers), SetupError> {
     if let Some(profile) = &opts.profile {
         check_profile(profile).await?;
     }
@@ -483,12 +486,29 @@ pub async fn collect(opts: &AwsOptions, progress: &Progress) -> Result<Inventory
     while let Some(joined) = account_tasks.join_next().await {
         joined.expect("account tasks do not panic");
     }
-    let (keys, key_errors) = keys.finish().await;
+    let (read, key_errors) = keys.finish().await;
     progress.errors(key_errors.len());
-    inventory.keys = keys;
+    inventory.keys = read;
     inventory.errors.extend(key_errors);
     inventory.normalize();
-    Ok(inventory)
+    Ok((
+        inventory,
+        Leftovers {
+            _config: config.clone(),
+            _keys: keys,
+        },
+    ))
+}
+
+/// What a finished scan still holds: the SDK configuration, whose HTTP client pools every
+/// connection the scan opened, and the key reader's clients. Dropping it closes them all; a
+/// process that exits right after the report can leak it instead. Dropped as the scan ended,
+/// the pool closed hundreds of connections on the runtime's threads while the rules were
+/// evaluated (perf on the org_scan benchmark: sockets closed and SDK clients freed beside the
+/// evaluation, which took 15 ms against 6 ms for the same inventory loaded from a file).
+pub struct Leftovers {
+    _config: SdkConfig,
+    _keys: Arc<kms::KeyReader>,
 }
 
 /// What an account task reports, as it happens.
