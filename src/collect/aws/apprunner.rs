@@ -60,7 +60,11 @@ impl ScopeJob {
             .into_paginator()
             .send();
         loop {
-            let page = match self.limits.run(&scope, Priority::Chain, pages.next()).await {
+            let page = match self
+                .limits
+                .run(&scope, Priority::Chain, || pages.next())
+                .await
+            {
                 None => break,
                 Some(Ok(page)) => page,
                 Some(Err(e)) => {
@@ -162,7 +166,7 @@ impl Describe {
     /// The service, normalized; its key is handed to the key reader at once.
     async fn describe(&self, owner: &str) -> Result<Option<Service>, CollectionError> {
         let (region, arn) = (self.region.as_str(), self.arn.as_str());
-        let call = self.client.describe_service().service_arn(arn).send();
+        let call = || self.client.describe_service().service_arn(arn).send();
         let described = self
             .limits
             .run(&self.scope, Priority::Chain, call)
@@ -200,7 +204,7 @@ impl Describe {
             .send();
         while let Some(page) = self
             .limits
-            .run(&self.scope, Priority::Bulk, pages.next())
+            .run(&self.scope, Priority::Bulk, || pages.next())
             .await
         {
             let page = page.map_err(|e| {

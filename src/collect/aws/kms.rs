@@ -255,11 +255,9 @@ async fn read_key(
     };
     let mut key = Key::named(arn, account, region);
     let described = limits
-        .run(
-            &scope,
-            Priority::Chain,
-            client.describe_key().key_id(arn).send(),
-        )
+        .run(&scope, Priority::Chain, || {
+            client.describe_key().key_id(arn).send()
+        })
         .await;
     let meta = match described {
         Ok(out) => match out.key_metadata() {
@@ -310,11 +308,9 @@ async fn read_key(
         return (Some(key), vec![]);
     }
     let rotation = limits
-        .run(
-            &scope,
-            Priority::Chain,
-            client.get_key_rotation_status().key_id(arn).send(),
-        )
+        .run(&scope, Priority::Chain, || {
+            client.get_key_rotation_status().key_id(arn).send()
+        })
         .await;
     match rotation {
         Ok(out) => {
