@@ -472,24 +472,27 @@ mod tests {
     }
 
     /// `evaluate` on one thread, one memo for every service in order: the memo's answers are
-    /// then certainly reused. Also says how many items were asked about and how many answers the
-    /// memo kept.
-    fn sequential(inventory: &Inventory, rules: &[&Rule]) -> (Evaluation, usize, usize) {
+    /// then certainly reused.
+    fn sequential(inventory: &Inventory, rules: &[&Rule]) -> Evaluation {
         let settings = settings_values(rules);
-        let (mut out, mut memo) = (Evaluation::default(), Memo::default());
-        let mut asked = 0;
+        sequential_with(inventory, rules, &settings, &mut Memo::default())
+    }
+
+    /// [`sequential`] with given settings values and memo, which it fills.
+    fn sequential_with<'a>(
+        inventory: &'a Inventory,
+        rules: &[&Rule],
+        settings: &'a [Result<Box<dyn Val>, String>],
+        memo: &mut Memo<'a>,
+    ) -> Evaluation {
+        let mut out = Evaluation::default();
         for service in &inventory.services {
-            for rule in rules {
-                if let Some(item_only) = &rule.logic.item_only {
-                    asked += Item::of(service, item_only.items).map_or(0, Iterator::count);
-                }
-            }
-            evaluate_service(inventory, service, rules, &settings, &mut memo, &mut out);
+            evaluate_service(inventory, service, rules, settings, memo, &mut out);
         }
         out.findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         out.errors.sort();
         out.skipped.sort();
-        (out, asked, memo.items.len())
+        out
     }
 
     /// The demo inventory with a copy of every service right after it, so that items repeat
@@ -539,8 +542,17 @@ mod tests {
                 !plain.findings.is_empty() || !plain.skipped.is_empty(),
                 "{file}"
             );
-            let (memoized, asked, answers) = sequential(&inventory, &[&rule]);
-            assert!(answers < asked, "{file}: the memo answered nothing");
+            let settings = settings_values(&[&rule]);
+            let mut memo = Memo::default();
+            let memoized = sequential_with(&inventory, &[&rule], &settings, &mut memo);
+            // The memo is consulted, not only filled: with every answer it keeps turned round,
+            // the same inventory gives other findings.
+            memo.items.values_mut().for_each(|fire| *fire = !*fire);
+            let turned = sequential_with(&inventory, &[&rule], &settings, &mut memo);
+            assert_ne!(
+                turned.findings, memoized.findings,
+                "{file}: the memo answered nothing"
+            );
             for memoized in [memoized, evaluate(&inventory, &[&rule])] {
                 assert_eq!(memoized.findings, plain.findings, "{file}");
                 assert_eq!(memoized.errors, plain.errors, "{file}");
@@ -566,10 +578,10 @@ mod tests {
         let reads_item = rule("when = 'item.name == \"x\"'\nmessage = '\"m\"'", "");
         let fires = rule(&logic("item.name != \"\""), "");
 
-        let alone = sequential(&inventory, &[&reads_item]).0.errors;
+        let alone = sequential(&inventory, &[&reads_item]).errors;
         assert!(!alone.is_empty());
-        let failed = sequential(&inventory, &[&failing, &reads_item]).0;
-        let mut expected = sequential(&inventory, &[&combined, &reads_item]).0;
+        let failed = sequential(&inventory, &[&failing, &reads_item]);
+        let mut expected = sequential(&inventory, &[&combined, &reads_item]);
         // The same failures, quoting the same expression (less what forced the combined one).
         for e in &mut expected.errors {
             e.message = e.message.replace("service.arn != \"\" && ", "");
@@ -583,7 +595,7 @@ mod tests {
         assert_eq!(failed.errors, expected.errors);
         assert_eq!(failed.findings, expected.findings);
         // After an item-only rule that fired, `item` is unknown again.
-        let after_firing = sequential(&inventory, &[&fires, &reads_item]).0;
+        let after_firing = sequential(&inventory, &[&fires, &reads_item]);
         assert!(!after_firing.findings.is_empty());
         assert_eq!(after_firing.errors, alone);
     }
