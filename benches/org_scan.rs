@@ -544,6 +544,19 @@ fn org_scan(binary: &Path) -> Value {
         .and_then(|v| v.parse().ok())
         .filter(|n| *n > 0)
         .unwrap_or(1);
+    let extra: Vec<String> = std::env::var("ORG_SCAN_ARGS")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    // moto's process (and the `sh` that waits on it, which uses none) by its port argument.
+    let moto_port = moto
+        .endpoint
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let scan_once = || -> Value {
         emulator.clear_calls();
         let mut cmd = clean_command(binary, &emulator.endpoint(), &Creds::testing());
@@ -556,23 +569,10 @@ fn org_scan(binary: &Path) -> Value {
             "json",
             "--quiet",
         ]);
-        let extra: Vec<String> = std::env::var("ORG_SCAN_ARGS")
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(str::to_string)
-            .collect();
         cmd.args(&extra);
         eprintln!("org_scan: running the scan ...");
         let spawned_at = emulator.elapsed();
         let cpu_before = machine_cpu();
-        // moto's process (and the `sh` that waits on it, which uses none) by its port argument.
-        let moto_port = moto
-            .endpoint
-            .trim_end_matches('/')
-            .rsplit(':')
-            .next()
-            .unwrap_or_default()
-            .to_string();
         let (moto_cpu0, bench_cpu0, scanner_cpu0) = (
             processes_cpu(&format!("-p\0{moto_port}\0")),
             processes_cpu_of("self"),
@@ -608,9 +608,9 @@ fn org_scan(binary: &Path) -> Value {
                 "seed": seed,
                 "emulator_workers": WORKERS,
             },
-            // CPU seconds used during the scan by moto and by this process (the emulator's
-            // threads, and the harness waiting on the binary).
-            // The scanner's own (user + system), from this process's waited-for children.
+            // CPU seconds used during the scan: the scanner's own (this process's waited-for
+            // children), moto's, and this process's (the emulator's threads, and the harness
+            // waiting on the binary).
             "scanner_cpu_seconds": scanner_cpu1 - scanner_cpu0,
             "moto_cpu_seconds": moto_cpu1 - moto_cpu0,
             "emulator_cpu_seconds": bench_cpu1 - bench_cpu0,

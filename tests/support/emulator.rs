@@ -892,34 +892,27 @@ async fn write_response(
 
 struct Answer {
     status: u16,
-    body: Value,
-    /// The body already serialized (then `body` is unused).
-    serialized: Option<String>,
+    /// The JSON body, serialized.
+    body: String,
     error_code: Option<String>,
 }
 
 impl Answer {
     fn ok(body: Value) -> Self {
-        Answer {
-            status: 200,
-            body,
-            serialized: None,
-            error_code: None,
-        }
+        Self::serialized(body.to_string())
     }
+    /// An answer whose body was serialized beforehand.
     fn serialized(body: String) -> Self {
         Answer {
             status: 200,
-            body: Value::Null,
-            serialized: Some(body),
+            body,
             error_code: None,
         }
     }
     fn error(code: &str, message: &str) -> Self {
         Answer {
             status: status_of(code),
-            body: json!({"__type": code, "message": message}),
-            serialized: None,
+            body: json!({"__type": code, "message": message}).to_string(),
             error_code: Some(code.to_string()),
         }
     }
@@ -1272,10 +1265,7 @@ fn serve_apprunner(shared: &Shared, incoming: &Incoming) -> (HttpResponse, Durat
     let mut response = HttpResponse::new(
         answer.status,
         "application/x-amz-json-1.0",
-        answer
-            .serialized
-            .unwrap_or_else(|| answer.body.to_string())
-            .into_bytes(),
+        answer.body.into_bytes(),
     )
     .header("x-amzn-RequestId", &request_id(&operation, &region));
     if let Some(code) = &answer.error_code {

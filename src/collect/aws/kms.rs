@@ -40,18 +40,19 @@ struct Scanned {
 }
 
 impl Scanned {
+    fn accounts(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Sender<Credentials>>> {
+        self.accounts
+            .lock()
+            .expect("account list lock is never poisoned")
+    }
+
     /// The credentials slot of `account` if it is scanned; `None` once the list is complete
     /// without it. A key of an account not listed yet waits for the rest of the list rather than
     /// being read with other credentials too early.
     async fn slot(&self, account: &str) -> Option<watch::Receiver<Credentials>> {
         let mut complete = self.complete.subscribe();
         loop {
-            if let Some(slot) = self
-                .accounts
-                .lock()
-                .expect("account list lock is never poisoned")
-                .get(account)
-            {
+            if let Some(slot) = self.accounts().get(account) {
                 return Some(slot.subscribe());
             }
             if *complete.borrow_and_update() {
@@ -96,7 +97,8 @@ impl KeyReader {
 
     /// `account` is scanned; its credentials are pending.
     pub fn add(&self, account: &str) {
-        self.slots()
+        self.scanned
+            .accounts()
             .entry(account.to_string())
             .or_insert_with(|| watch::channel(Credentials::Pending).0);
         // Wakes the key reads waiting for an account to be listed, to look again.
@@ -110,23 +112,16 @@ impl KeyReader {
 
     /// The credentials of `account` are ready.
     pub fn ready(&self, account: &str, config: SdkConfig) {
-        if let Some(slot) = self.slots().get(account) {
+        if let Some(slot) = self.scanned.accounts().get(account) {
             slot.send_replace(Credentials::Ready(Box::new(config)));
         }
     }
 
     /// `account` cannot be read with its own credentials.
     pub fn failed(&self, account: &str) {
-        if let Some(slot) = self.slots().get(account) {
+        if let Some(slot) = self.scanned.accounts().get(account) {
             slot.send_replace(Credentials::Failed);
         }
-    }
-
-    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Sender<Credentials>>> {
-        self.scanned
-            .accounts
-            .lock()
-            .expect("account list lock is never poisoned")
     }
 
     /// Starts reading `arn` unless it was already requested. `requester` is the account whose
