@@ -260,7 +260,11 @@ fn shared_https_client() -> SharedHttpClient {
             ))
             .build()
     });
-    SharedHttpClient::new(ConnectorsOnDemand { tls, plain })
+    SharedHttpClient::new(ConnectorsOnDemand {
+        tls,
+        plain,
+        by_scheme: Default::default(),
+    })
 }
 
 /// The shared client without its eager check. The SDK's HTTPS client checks itself on every
@@ -273,7 +277,12 @@ struct ConnectorsOnDemand {
     tls: SharedHttpClient,
     /// For `http://` endpoints; `None` when a proxy is configured (which may need TLS).
     plain: Option<SharedHttpClient>,
+    /// The connectors that choose between the two, by connect and read timeouts.
+    by_scheme: std::sync::RwLock<ByTimeouts>,
 }
+
+type ByTimeouts =
+    std::collections::HashMap<(Option<Duration>, Option<Duration>), SharedHttpConnector>;
 
 impl HttpClient for ConnectorsOnDemand {
     fn http_connector(
@@ -281,17 +290,26 @@ impl HttpClient for ConnectorsOnDemand {
         settings: &HttpConnectorSettings,
         components: &RuntimeComponents,
     ) -> SharedHttpConnector {
-        match &self.plain {
-            None => self.tls.http_connector(settings, components),
-            Some(plain) => {
-                let (tls, settings, components) =
-                    (self.tls.clone(), settings.clone(), components.clone());
+        let Some(plain) = &self.plain else {
+            return self.tls.http_connector(settings, components);
+        };
+        // One per set of timeouts, as the SDK's own cache (this is asked on every attempt).
+        let key = (settings.connect_timeout(), settings.read_timeout());
+        if let Some(connector) = self.by_scheme.read().expect("never poisoned").get(&key) {
+            return connector.clone();
+        }
+        let (tls, settings, components) = (self.tls.clone(), settings.clone(), components.clone());
+        self.by_scheme
+            .write()
+            .expect("never poisoned")
+            .entry(key)
+            .or_insert_with(|| {
                 SharedHttpConnector::new(ByScheme::new(
                     plain.http_connector(&settings, &components),
                     move || tls.http_connector(&settings, &components),
                 ))
-            }
-        }
+            })
+            .clone()
     }
 
     fn connector_metadata(&self) -> Option<ConnectorMetadata> {
