@@ -589,12 +589,17 @@ fn org_scan(binary: &Path) -> Value {
         ]);
         cmd.args(&extra);
         eprintln!("org_scan: running the scan ...");
-        let cpu_before = machine_cpu();
-        let (moto_cpu0, bench_cpu0, scanner_cpu0) = (
-            processes_cpu(&format!("-p\0{moto_port}\0")),
-            processes_cpu_of("self"),
-            waited_children_cpu(),
-        );
+        // CPU seconds so far of moto, of this process (the emulator) and of the scanner (the
+        // waited-for children), with the machine's busy and total ticks.
+        let cpu = || {
+            (
+                processes_cpu(&format!("-p\0{moto_port}\0")),
+                processes_cpu_of("self"),
+                waited_children_cpu(),
+                machine_cpu(),
+            )
+        };
+        let (moto_cpu0, bench_cpu0, scanner_cpu0, cpu_before) = cpu();
         let Ran {
             status,
             stdout,
@@ -605,12 +610,7 @@ fn org_scan(binary: &Path) -> Value {
         // The spawn on the emulator's clock, which times the calls. (Read before the CPU
         // snapshots, as it once was, it counted their scan of /proc in "start -> first call".)
         let spawned_at = emulator.elapsed().saturating_sub(spawned.elapsed());
-        let cpu_after = machine_cpu();
-        let (moto_cpu1, bench_cpu1, scanner_cpu1) = (
-            processes_cpu(&format!("-p\0{moto_port}\0")),
-            processes_cpu_of("self"),
-            waited_children_cpu(),
-        );
+        let (moto_cpu1, bench_cpu1, scanner_cpu1, cpu_after) = cpu();
         let calls = emulator.calls();
         write_trace(&calls, spawned_at);
         let counts = emulator.call_counts();
