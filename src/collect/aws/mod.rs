@@ -222,7 +222,7 @@ where
 /// process start instead of 12 ms (the trust store is the `SSL_CERT_FILE` bundle and the 290
 /// files of `SSL_CERT_DIR`; 20 ms and more when they had gone cold); over two batches of 20
 /// interleaved runs each, the mean wall time was 0.620 and 0.641 s against 0.656 and 0.662 s.
-fn shared_https_client() -> SharedHttpClient {
+fn shared_http_client() -> SharedHttpClient {
     use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig, tls};
     let proxy = ProxyConfig::from_env();
     let builder = |settings: Option<&HttpConnectorSettings>,
@@ -358,7 +358,7 @@ impl HttpConnector for ByScheme {
 }
 
 /// Loads the SDK configuration: default chain, optional profile, retries, timeouts, one shared
-/// HTTPS client.
+/// HTTP client.
 pub async fn sdk_config(opts: &AwsOptions) -> SdkConfig {
     // Standard mode by default: measured on the org_scan benchmark (10% of calls throttled at
     // random), the adaptive mode's client-side rate limiter slowed a 744-service scan from about
@@ -379,7 +379,7 @@ pub async fn sdk_config(opts: &AwsOptions) -> SdkConfig {
         RetryConfig::standard()
     };
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(shared_https_client())
+        .http_client(shared_http_client())
         .retry_config(
             retry
                 .with_max_attempts(opts.max_attempts.max(1))
