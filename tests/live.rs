@@ -549,6 +549,33 @@ fn missing_credentials_exit_2_with_one_line() {
     assert!(!stderr.contains("organization"), "{stderr}");
 }
 
+/// An STS endpoint that refuses connections is a network problem, not a credentials one: the
+/// one line says so, and names what to check.
+#[test]
+fn unreachable_endpoint_exit_2_without_blaming_credentials() {
+    let emu = AppRunnerEmulator::start(Scenario::new());
+    // A loopback port nothing listens on (bound, then released).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = scan_cmd(&emu)
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{closed}"))
+        .args(["scan", "--max-attempts", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cannot reach AWS"), "{stderr}");
+    assert!(stderr.contains("sts:GetCallerIdentity"), "{stderr}");
+    assert!(stderr.contains("AWS_ENDPOINT_URL"), "{stderr}");
+    assert!(!stderr.contains("credentials"), "{stderr}");
+    assert!(emu.calls().is_empty(), "nothing was scanned");
+}
+
 #[test]
 fn unknown_profile_and_missing_region_exit_2() {
     let emu = AppRunnerEmulator::start(Scenario::new());

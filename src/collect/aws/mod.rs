@@ -136,6 +136,10 @@ pub enum SetupError {
     )]
     Credentials(String),
     #[error(
+        "cannot reach AWS ({0}): check the network, the proxy settings (HTTPS_PROXY, NO_PROXY) and any endpoint override (AWS_ENDPOINT_URL), then run again"
+    )]
+    Unreachable(String),
+    #[error(
         "cannot list the organization's accounts ({0}): run with credentials of the management account or a delegated administrator, or name accounts with --accounts"
     )]
     Organization(String),
@@ -440,7 +444,19 @@ async fn caller_identity(config: &SdkConfig, region: &str) -> Result<(String, St
     );
     let identity = sts.get_caller_identity().send().await.map_err(|e| {
         let (code, message) = describe_error(&e);
-        SetupError::Credentials(format!("sts:GetCallerIdentity failed: {code}: {message}"))
+        let detail = format!("sts:GetCallerIdentity failed: {code}: {message}");
+        // A connection that failed or timed out says nothing about the credentials (which the
+        // SDK resolves before connecting): naming them would send the user the wrong way.
+        let unreachable = match &e {
+            SdkError::TimeoutError(_) => true,
+            SdkError::DispatchFailure(d) => d.is_io() || d.is_timeout(),
+            _ => false,
+        };
+        if unreachable {
+            SetupError::Unreachable(detail)
+        } else {
+            SetupError::Credentials(detail)
+        }
     })?;
     let account = identity
         .account()
