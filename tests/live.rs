@@ -518,33 +518,38 @@ fn throttling_past_the_retry_budget_is_a_collection_error() {
     assert_eq!(emu.calls_of("DescribeService").len(), 2);
 }
 
-#[test]
-fn missing_credentials_exit_2_with_one_line() {
-    let emu = AppRunnerEmulator::start(Scenario::new());
-    let out = scan_cmd(&emu)
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .args(["scan", "--max-attempts", "1"])
-        .output()
-        .unwrap();
+/// Runs `cmd`, which must stop before scanning anything: exit status 2, nothing on stdout and
+/// one line on stderr, which is returned.
+fn setup_failure_line(cmd: &mut assert_cmd::Command) -> String {
+    let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    stderr
+}
+
+#[test]
+fn missing_credentials_exit_2_with_one_line() {
+    let emu = AppRunnerEmulator::start(Scenario::new());
+    let stderr = setup_failure_line(
+        scan_cmd(&emu)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .args(["scan", "--max-attempts", "1"]),
+    );
     assert!(stderr.contains("no usable AWS credentials"), "{stderr}");
     assert!(stderr.contains("--profile"), "{stderr}");
     assert!(emu.calls().is_empty(), "nothing was scanned");
 
     // With --org, the caller's identity and the account listing are asked at once: the
     // credentials are still what the one line names, not the listing.
-    let out = scan_cmd(&emu)
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .args(["scan", "--org", "--max-attempts", "1"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    let stderr = setup_failure_line(
+        scan_cmd(&emu)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .args(["scan", "--org", "--max-attempts", "1"]),
+    );
     assert!(stderr.contains("no usable AWS credentials"), "{stderr}");
     assert!(!stderr.contains("organization"), "{stderr}");
 }
@@ -560,15 +565,11 @@ fn unreachable_endpoint_exit_2_without_blaming_credentials() {
         .local_addr()
         .unwrap()
         .port();
-    let out = scan_cmd(&emu)
-        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{closed}"))
-        .args(["scan", "--max-attempts", "1"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(out.stdout.is_empty());
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    let stderr = setup_failure_line(
+        scan_cmd(&emu)
+            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{closed}"))
+            .args(["scan", "--max-attempts", "1"]),
+    );
     assert!(stderr.contains("cannot reach AWS"), "{stderr}");
     assert!(stderr.contains("sts:GetCallerIdentity"), "{stderr}");
     assert!(stderr.contains("AWS_ENDPOINT_URL"), "{stderr}");
