@@ -559,12 +559,7 @@ fn missing_credentials_exit_2_with_one_line() {
 #[test]
 fn unreachable_endpoint_exit_2_without_blaming_credentials() {
     let emu = AppRunnerEmulator::start(Scenario::new());
-    // A loopback port nothing listens on (bound, then released).
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = closed_port();
     let stderr = setup_failure_line(
         scan_cmd(&emu)
             .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{closed}"))
@@ -575,6 +570,58 @@ fn unreachable_endpoint_exit_2_without_blaming_credentials() {
     assert!(stderr.contains("AWS_ENDPOINT_URL"), "{stderr}");
     assert!(!stderr.contains("credentials"), "{stderr}");
     assert!(emu.calls().is_empty(), "nothing was scanned");
+}
+
+/// A loopback port nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// With a proxy in the environment every call goes through it (the `http://` endpoints of the
+/// emulators included), except to the hosts that `NO_PROXY` names.
+#[test]
+fn proxy_from_the_environment_is_honoured() {
+    let emu = AppRunnerEmulator::start(Scenario::new());
+    let proxy = format!("http://127.0.0.1:{}", closed_port());
+    let with_proxy = |no_proxy: Option<&str>| {
+        let mut cmd = scan_cmd(&emu);
+        for name in [
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+            "no_proxy",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "NO_PROXY",
+        ] {
+            cmd.env_remove(name);
+        }
+        cmd.env("HTTP_PROXY", &proxy);
+        if let Some(hosts) = no_proxy {
+            cmd.env("NO_PROXY", hosts);
+        }
+        cmd.args(["scan", "--max-attempts", "1", "--format", "json"]);
+        cmd
+    };
+    // The proxy (which nothing serves) is bypassed: the scan runs as it would without one.
+    let out = with_proxy(Some("127.0.0.1")).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let listed = emu.calls_of("ListServices").len();
+    assert_eq!(listed, 1, "the emulator was reached straight");
+
+    // Through the proxy: nothing reaches the endpoints, and the one line names the network.
+    let stderr = setup_failure_line(&mut with_proxy(None));
+    assert!(stderr.contains("cannot reach AWS"), "{stderr}");
+    assert_eq!(
+        emu.calls_of("ListServices").len(),
+        listed,
+        "no call got through"
+    );
 }
 
 #[test]

@@ -135,7 +135,10 @@ signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 app = DomainDispatcherApplication(create_backend_app)
 app.debug = True
 import gc, logging
-import moto.iam.models, moto.kms.responses, moto.organizations.responses, moto.sts.responses
+try:
+    import moto.iam.models, moto.kms.responses, moto.organizations.responses, moto.sts.responses
+except ImportError as e:
+    print(f'moto bootstrap: {e} (frozen without those modules)', file=sys.stderr)
 logging.getLogger('waitress.queue').setLevel(logging.ERROR)
 gc.collect()
 gc.freeze()

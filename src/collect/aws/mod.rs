@@ -136,7 +136,7 @@ pub enum SetupError {
     )]
     Credentials(String),
     #[error(
-        "cannot reach AWS ({0}): check the network, the proxy settings (HTTPS_PROXY, NO_PROXY) and any endpoint override (AWS_ENDPOINT_URL), then run again"
+        "cannot reach AWS ({0}): check the network, the proxy settings (HTTPS_PROXY, NO_PROXY), the trusted certificates (SSL_CERT_FILE, for a proxy that re-signs TLS) and any endpoint override (AWS_ENDPOINT_URL), then run again"
     )]
     Unreachable(String),
     #[error(
@@ -172,6 +172,52 @@ where
         }
         SdkError::ResponseError(_) => ("MalformedResponse".into(), error_chain(err)),
         _ => ("RequestFailed".into(), error_chain(err)),
+    }
+}
+
+/// Whether a failed call could not reach its endpoint (connection refused or reset, DNS, TLS,
+/// proxy, timeout) rather than being refused by AWS. A credential provider's failure, even its
+/// own failed connection (to instance metadata, say), comes as a dispatch failure too, but
+/// wrapping a `CredentialsError`: that one is not counted. A timeout counts, although the time
+/// may have gone to a slow credential provider; callers that can tell (see [`Signed`]) do.
+pub(crate) fn is_unreachable<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match err {
+        SdkError::TimeoutError(_) => true,
+        SdkError::DispatchFailure(d) if !d.is_user() => {
+            let mut next: Option<&dyn std::error::Error> = Some(err);
+            while let Some(e) = next {
+                if e.is::<aws_credential_types::provider::error::CredentialsError>() {
+                    return false;
+                }
+                next = e.source();
+            }
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Notes that a request got as far as being signed, so that its credentials were resolved.
+#[derive(Debug, Clone, Default)]
+struct Signed(Arc<std::sync::atomic::AtomicBool>);
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for Signed {
+    fn name(&self) -> &'static str {
+        "Signed"
+    }
+
+    fn read_after_signing(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -442,22 +488,25 @@ async fn caller_identity(config: &SdkConfig, region: &str) -> Result<(String, St
             .region(Region::new(region.to_string()))
             .build(),
     );
-    let identity = sts.get_caller_identity().send().await.map_err(|e| {
-        let (code, message) = describe_error(&e);
-        let detail = format!("sts:GetCallerIdentity failed: {code}: {message}");
-        // A connection that failed or timed out says nothing about the credentials (which the
-        // SDK resolves before connecting): naming them would send the user the wrong way.
-        let unreachable = match &e {
-            SdkError::TimeoutError(_) => true,
-            SdkError::DispatchFailure(d) => d.is_io() || d.is_timeout(),
-            _ => false,
-        };
-        if unreachable {
-            SetupError::Unreachable(detail)
-        } else {
-            SetupError::Credentials(detail)
-        }
-    })?;
+    let signed = Signed::default();
+    let identity = sts
+        .get_caller_identity()
+        .customize()
+        .interceptor(signed.clone())
+        .send()
+        .await
+        .map_err(|e| {
+            let (code, message) = describe_error(&e);
+            let detail = format!("sts:GetCallerIdentity failed: {code}: {message}");
+            // Only a request that was signed (so had credentials) can fail on the network's
+            // account: a credential provider that is slow or cannot connect stays a
+            // credentials problem.
+            if signed.0.load(std::sync::atomic::Ordering::Relaxed) && is_unreachable(&e) {
+                SetupError::Unreachable(detail)
+            } else {
+                SetupError::Credentials(detail)
+            }
+        })?;
     let account = identity
         .account()
         .ok_or_else(|| SetupError::Credentials("sts:GetCallerIdentity returned no account".into()))?
