@@ -144,23 +144,24 @@ impl Limits {
     /// about 81 to 70 MB and its CPU by about 5%; a region of hundreds of services, whose
     /// descriptions mostly wait for the region's permits, gains more.
     ///
-    /// First, the task yields once. Most calls follow an answer the same task has just read,
-    /// and that answer's connection is offered back to the pool only once its connection task
-    /// has run: without the yield the call would find the pool empty and open a new connection
-    /// (a TLS handshake, against AWS). One yield usually suffices (on a multi-thread runtime it
-    /// cannot be certain); a call that then waits for a permit gives the pool more time. With the
-    /// SDK's pool, the yield cut the connections of an org_scan benchmark scan from about
-    /// 710-740 to 470-580 (see `shared_http_client`). It comes before the permits, which are
-    /// not held across it.
+    /// With its permits, the task yields once before the call. Most calls follow an answer just
+    /// read, by this task or by the one whose finished call freed the permit, and that answer's
+    /// connection is offered back to the pool only once its connection task has run: without
+    /// the yield the call would find the pool empty and open a new connection (a TLS handshake,
+    /// against AWS). One yield usually suffices (on a multi-thread runtime it cannot be
+    /// certain). With the SDK's pool, the yield cut the connections of an org_scan benchmark
+    /// scan from about 710-740 to 470-650 (see `shared_http_client`); yielding before taking
+    /// the permits instead left 620-720, as a call woken by a freed permit then ran before the
+    /// connection of the call that freed it was back.
     pub async fn run<F: FnOnce() -> Fut, Fut: Future>(
         &self,
         scope: &Arc<Gate>,
         priority: Priority,
         call: F,
     ) -> Fut::Output {
-        tokio::task::yield_now().await;
         let _scope = scope.acquire(priority).await;
         let _global = self.global.acquire(priority).await;
+        tokio::task::yield_now().await;
         Box::pin(call()).await
     }
 }

@@ -270,7 +270,7 @@ where
 /// task spawned after the answer, so a call that follows an answer at once (the next step of a
 /// chain) never found it and opened another. The SDK's pool offers a connection back as soon as
 /// its answer is complete; with [`limits::Limits::run`] letting that happen before each call,
-/// the org_scan benchmark's scan opens about 470-580 connections instead of 700-910, for
+/// the org_scan benchmark's scan opens about 470-650 connections instead of 700-910, for
 /// 425-500 calls in flight at the peak, and needs 3-11% less CPU (40 interleaved runs).
 ///
 /// Plain `http://` endpoints (emulators, local test stacks) get a pool without TLS when no
