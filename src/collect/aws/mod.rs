@@ -34,16 +34,21 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_apprunner::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
 };
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 pub use limits::{Limits, Priority};
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::task::JoinSet;
 
@@ -188,14 +193,9 @@ where
     match err {
         SdkError::TimeoutError(_) => true,
         SdkError::DispatchFailure(d) if !d.is_user() => {
-            let mut next: Option<&dyn std::error::Error> = Some(err);
-            while let Some(e) = next {
-                if e.is::<aws_credential_types::provider::error::CredentialsError>() {
-                    return false;
-                }
-                next = e.source();
-            }
-            true
+            let err: &(dyn std::error::Error + 'static) = err;
+            !std::iter::successors(Some(err), |e| e.source())
+                .any(|e| e.is::<aws_credential_types::provider::error::CredentialsError>())
         }
         _ => false,
     }
@@ -203,20 +203,26 @@ where
 
 /// Notes that a request got as far as being signed, so that its credentials were resolved.
 #[derive(Debug, Clone, Default)]
-struct Signed(Arc<std::sync::atomic::AtomicBool>);
+struct Signed(Arc<AtomicBool>);
 
-impl aws_smithy_runtime_api::client::interceptors::Intercept for Signed {
+impl Signed {
+    fn happened(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Intercept for Signed {
     fn name(&self) -> &'static str {
         "Signed"
     }
 
     fn read_after_signing(
         &self,
-        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
-        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
-    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.store(true, Ordering::Relaxed);
         Ok(())
     }
 }
@@ -507,7 +513,7 @@ async fn caller_identity(config: &SdkConfig, region: &str) -> Result<(String, St
             // Only a request that was signed (so had credentials) can fail on the network's
             // account: a credential provider that is slow or cannot connect stays a
             // credentials problem.
-            if signed.0.load(std::sync::atomic::Ordering::Relaxed) && is_unreachable(&e) {
+            if signed.happened() && is_unreachable(&e) {
                 SetupError::Unreachable(detail)
             } else {
                 SetupError::Credentials(detail)
