@@ -572,6 +572,93 @@ fn unreachable_endpoint_exit_2_without_blaming_credentials() {
     assert!(emu.calls().is_empty(), "nothing was scanned");
 }
 
+/// A web server that is not AWS (a proxy's block page, a wrong endpoint override): whatever it
+/// answers carries no AWS error code, and saying "no usable credentials" would send the user the
+/// wrong way. At setup it is the network's problem (exit 2, one line); during the scan, a
+/// collection error that says what answered (exit 3).
+#[test]
+fn an_answer_that_is_not_aws_is_named_as_such() {
+    let emu =
+        AppRunnerEmulator::start(Scenario::new().service(service(ACCOUNT, "us-east-1", "web")));
+    let block_page = html_server(403);
+    let stderr = setup_failure_line(scan_cmd(&emu).env("AWS_ENDPOINT_URL", &block_page).args([
+        "scan",
+        "--max-attempts",
+        "1",
+    ]));
+    assert!(stderr.contains("cannot reach AWS"), "{stderr}");
+    assert!(
+        stderr.contains("sts:GetCallerIdentity failed: MalformedResponse: an HTTP 403 answer (text/html) with no AWS error code"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("credentials"), "{stderr}");
+    // Nor is it a want of management-account credentials when it answers for Organizations.
+    let stderr = setup_failure_line(
+        scan_cmd(&emu)
+            .env("AWS_ENDPOINT_URL_ORGANIZATIONS", &block_page)
+            .args(["scan", "--org", "--max-attempts", "1"]),
+    );
+    assert!(
+        stderr.contains("cannot reach AWS (organizations:ListAccounts failed: MalformedResponse"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("management account"), "{stderr}");
+    assert!(emu.calls().is_empty(), "nothing was scanned");
+
+    let out = scan_cmd(&emu)
+        .env("AWS_ENDPOINT_URL_APPRUNNER", html_server(200))
+        .args(["scan", "--format", "json", "--max-attempts", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        findings(&doc).is_empty(),
+        "nothing was read, nothing passes"
+    );
+    assert_eq!(doc["errors"].as_array().unwrap().len(), 1, "{doc}");
+    let error = &doc["errors"][0];
+    assert_eq!(error["operation"], "apprunner:ListServices");
+    assert_eq!(error["code"], "MalformedResponse");
+    assert_eq!(
+        error["message"],
+        "an HTTP 200 answer (text/html) that is not the operation's result: a proxy or an endpoint override (AWS_ENDPOINT_URL) may be answering instead of AWS"
+    );
+    assert_eq!(doc["summary"]["complete"], false);
+}
+
+/// The endpoint of a loopback server that answers every request with `status` and an HTML page,
+/// then closes the connection; it lives as long as the test process.
+fn html_server(status: u16) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut length = 0;
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let _ = reader.by_ref().take(length).read_to_end(&mut Vec::new());
+            let page = "<html><body><h1>Blocked by policy</h1></body></html>";
+            let _ = write!(
+                reader.get_mut(),
+                "HTTP/1.1 {status} Status\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+        }
+    });
+    endpoint
+}
+
 /// A loopback port nothing listens on (bound, then released).
 fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -10,7 +10,7 @@
 //!   once up front (a failure is a collection error for that account, and the scan goes on) and
 //!   the credentials are cached and refreshed before they expire, so long scans keep working.
 
-use super::{SetupError, describe_error, error_chain, is_unreachable};
+use super::{SetupError, answered_by_other_than_aws, describe_error, error_chain, is_unreachable};
 use crate::inventory::CollectionError;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{Region, SdkConfig};
@@ -118,7 +118,7 @@ pub async fn organization_accounts(
         let page = page.map_err(|e| {
             let (code, message) = describe_error(&e);
             let detail = format!("organizations:ListAccounts failed: {code}: {message}");
-            if is_unreachable(&e) {
+            if is_unreachable(&e) || answered_by_other_than_aws(&e) {
                 SetupError::Unreachable(detail)
             } else {
                 SetupError::Organization(detail)

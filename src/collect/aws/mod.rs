@@ -42,7 +42,7 @@ use aws_smithy_runtime_api::client::http::{
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
-use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 pub use limits::{Limits, Priority};
@@ -151,11 +151,29 @@ pub enum SetupError {
 }
 
 /// Code and message of an SDK error, for a [`CollectionError`].
-pub(crate) fn describe_error<E, R>(err: &SdkError<E, R>) -> (String, String)
+///
+/// An answer that is not AWS's (see [`answered_by_other_than_aws`]) is a `MalformedResponse`
+/// described by its HTTP status and content type, the two things that tell what answered.
+pub(crate) fn describe_error<E>(err: &SdkError<E, HttpResponse>) -> (String, String)
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
+    if let Some(raw) = foreign_answer(err) {
+        let status = raw.status();
+        let content_type = raw
+            .headers()
+            .get("content-type")
+            .unwrap_or("no content type");
+        let what = if status.is_success() {
+            "that is not the operation's result"
+        } else {
+            "with no AWS error code"
+        };
+        return (
+            "MalformedResponse".into(),
+            format!("an HTTP {} answer ({content_type}) {what}", status.as_u16()),
+        );
+    }
     match err {
         SdkError::ServiceError(e) => (
             e.err().code().unwrap_or("UnknownError").to_string(),
@@ -177,6 +195,38 @@ where
         }
         SdkError::ResponseError(_) => ("MalformedResponse".into(), error_chain(err)),
         _ => ("RequestFailed".into(), error_chain(err)),
+    }
+}
+
+/// Whether a failed call was answered by something other than AWS (a proxy's block page, a web
+/// server behind a wrong endpoint override). AWS's own refusals (bad or expired credentials,
+/// access denied) always carry an AWS error code.
+pub(crate) fn answered_by_other_than_aws<E: ProvideErrorMetadata>(
+    err: &SdkError<E, HttpResponse>,
+) -> bool {
+    foreign_answer(err).is_some()
+}
+
+/// The answer of a failed call that is not AWS's: one the SDK read but found no AWS error code
+/// in (its "unhandled error": with awsQuery's XML, or a success status), or one it could not
+/// read at all that is not in an AWS protocol's format, JSON or XML (an HTML page where JSON was
+/// expected). A JSON or XML answer the SDK could not read stays a malformed AWS answer, with
+/// the parser's words.
+fn foreign_answer<E: ProvideErrorMetadata>(
+    err: &SdkError<E, HttpResponse>,
+) -> Option<&HttpResponse> {
+    match err {
+        SdkError::ServiceError(e) if e.err().code().is_none() => Some(e.raw()),
+        SdkError::ResponseError(e) => {
+            let content_type = e
+                .raw()
+                .headers()
+                .get("content-type")
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            (!content_type.contains("json") && !content_type.contains("xml")).then(|| e.raw())
+        }
+        _ => None,
     }
 }
 
@@ -245,18 +295,22 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-pub(crate) fn collection_error<E, R>(
+pub(crate) fn collection_error<E>(
     account: &str,
     region: &str,
     resource: &str,
     operation: &str,
-    err: &SdkError<E, R>,
+    err: &SdkError<E, HttpResponse>,
 ) -> CollectionError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
-    let (code, message) = describe_error(err);
+    let (code, mut message) = describe_error(err);
+    if answered_by_other_than_aws(err) {
+        message.push_str(
+            ": a proxy or an endpoint override (AWS_ENDPOINT_URL) may be answering instead of AWS",
+        );
+    }
     CollectionError {
         account_id: account.into(),
         region: region.into(),
@@ -512,8 +566,9 @@ async fn caller_identity(config: &SdkConfig, region: &str) -> Result<(String, St
             let detail = format!("sts:GetCallerIdentity failed: {code}: {message}");
             // Only a request that was signed (so had credentials) can fail on the network's
             // account: a credential provider that is slow or cannot connect stays a
-            // credentials problem.
-            if signed.happened() && is_unreachable(&e) {
+            // credentials problem. An answer that is not AWS's (a proxy's block page, say)
+            // says nothing of the credentials either.
+            if signed.happened() && (is_unreachable(&e) || answered_by_other_than_aws(&e)) {
                 SetupError::Unreachable(detail)
             } else {
                 SetupError::Credentials(detail)
