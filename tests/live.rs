@@ -574,86 +574,108 @@ fn unreachable_endpoint_exit_2_without_blaming_credentials() {
 
 /// A web server that is not AWS (a proxy's block page, a wrong endpoint override): whatever it
 /// answers carries no AWS error code, and saying "no usable credentials" would send the user the
-/// wrong way. At setup it is the network's problem (exit 2, one line); during the scan, a
-/// collection error that says what answered (exit 3).
+/// wrong way. At setup it is named as not AWS's answer (exit 2, one line); during the scan, a
+/// collection error that says what answered (exit 3), and an empty answer is never read as an
+/// empty result.
 #[test]
 fn an_answer_that_is_not_aws_is_named_as_such() {
     let emu =
         AppRunnerEmulator::start(Scenario::new().service(service(ACCOUNT, "us-east-1", "web")));
-    let block_page = html_server(403);
+    let block_page = answering_server(403, Some("text/html"), BLOCK_PAGE);
+    // STS speaks XML: the page is read as an answer with no AWS error code.
     let stderr = setup_failure_line(scan_cmd(&emu).env("AWS_ENDPOINT_URL", &block_page).args([
         "scan",
         "--max-attempts",
         "1",
     ]));
-    assert!(stderr.contains("cannot reach AWS"), "{stderr}");
     assert!(
-        stderr.contains("sts:GetCallerIdentity failed: MalformedResponse: an HTTP 403 answer (text/html) with no AWS error code"),
+        stderr.contains("the answer was not AWS's (sts:GetCallerIdentity failed: MalformedResponse: an HTTP 403 answer (text/html) with no AWS error code)"),
         "{stderr}"
     );
-    assert!(!stderr.contains("credentials"), "{stderr}");
-    // Nor is it a want of management-account credentials when it answers for Organizations.
+    assert!(stderr.contains("AWS_ENDPOINT_URL"), "{stderr}");
+    assert!(!stderr.contains("no usable AWS credentials"), "{stderr}");
+    // Organizations speaks JSON: the page cannot be read at all. Nor is it a want of
+    // management-account credentials.
     let stderr = setup_failure_line(
         scan_cmd(&emu)
             .env("AWS_ENDPOINT_URL_ORGANIZATIONS", &block_page)
             .args(["scan", "--org", "--max-attempts", "1"]),
     );
     assert!(
-        stderr.contains("cannot reach AWS (organizations:ListAccounts failed: MalformedResponse"),
+        stderr.contains("the answer was not AWS's (organizations:ListAccounts failed: MalformedResponse: an HTTP 403 answer (text/html) with no AWS error code)"),
         "{stderr}"
     );
     assert!(!stderr.contains("management account"), "{stderr}");
     assert!(emu.calls().is_empty(), "nothing was scanned");
 
-    let out = scan_cmd(&emu)
-        .env("AWS_ENDPOINT_URL_APPRUNNER", html_server(200))
-        .args(["scan", "--format", "json", "--max-attempts", "1"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(
-        findings(&doc).is_empty(),
-        "nothing was read, nothing passes"
-    );
-    assert_eq!(doc["errors"].as_array().unwrap().len(), 1, "{doc}");
-    let error = &doc["errors"][0];
-    assert_eq!(error["operation"], "apprunner:ListServices");
-    assert_eq!(error["code"], "MalformedResponse");
-    assert_eq!(
-        error["message"],
-        "an HTTP 200 answer (text/html) that is not the operation's result: a proxy or an endpoint override (AWS_ENDPOINT_URL) may be answering instead of AWS"
-    );
-    assert_eq!(doc["summary"]["complete"], false);
+    let hint = "a proxy or an endpoint override (AWS_ENDPOINT_URL) may be answering instead of AWS";
+    for (server, message) in [
+        (
+            answering_server(200, Some("text/html"), BLOCK_PAGE),
+            "an HTTP 200 answer (text/html) that is not the operation's result",
+        ),
+        // Read as an empty result, this would be a region without services, and a pass.
+        (
+            answering_server(200, None, ""),
+            "an HTTP 200 answer (no content type) with an empty body",
+        ),
+    ] {
+        let out = scan_cmd(&emu)
+            .env("AWS_ENDPOINT_URL_APPRUNNER", server)
+            .args(["scan", "--format", "json", "--max-attempts", "1"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{stderr}");
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            findings(&doc).is_empty(),
+            "nothing was read, nothing passes"
+        );
+        assert_eq!(doc["errors"].as_array().unwrap().len(), 1, "{doc}");
+        let error = &doc["errors"][0];
+        assert_eq!(error["operation"], "apprunner:ListServices");
+        assert_eq!(error["code"], "MalformedResponse");
+        assert_eq!(error["message"], format!("{message}: {hint}"));
+        assert_eq!(doc["summary"]["complete"], false);
+    }
 }
 
-/// The endpoint of a loopback server that answers every request with `status` and an HTML page,
-/// then closes the connection; it lives as long as the test process.
-fn html_server(status: u16) -> String {
+const BLOCK_PAGE: &str = "<html><body><h1>Blocked by policy</h1></body></html>";
+
+/// The endpoint of a loopback server that answers every request with `status`, `content_type`
+/// and `body`, then closes the connection; it lives as long as the test process.
+fn answering_server(status: u16, content_type: Option<&str>, body: &'static str) -> String {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let content_type = content_type
+        .map(|t| format!("Content-Type: {t}\r\n"))
+        .unwrap_or_default();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream);
-            let mut length = 0;
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
-                if let Some((name, value)) = line.split_once(':')
-                    && name.eq_ignore_ascii_case("content-length")
-                {
-                    length = value.trim().parse().unwrap_or(0);
+            let content_type = content_type.clone();
+            // A thread per connection, and a bound on reading, so no client holds up another.
+            std::thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                let mut reader = BufReader::new(stream);
+                let mut length = 0;
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("content-length")
+                    {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
                 }
-                line.clear();
-            }
-            let _ = reader.by_ref().take(length).read_to_end(&mut Vec::new());
-            let page = "<html><body><h1>Blocked by policy</h1></body></html>";
-            let _ = write!(
-                reader.get_mut(),
-                "HTTP/1.1 {status} Status\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
-                page.len()
-            );
+                let _ = reader.by_ref().take(length).read_to_end(&mut Vec::new());
+                let _ = write!(
+                    reader.get_mut(),
+                    "HTTP/1.1 {status} Status\r\n{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
         }
     });
     endpoint

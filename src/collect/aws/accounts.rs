@@ -10,7 +10,10 @@
 //!   once up front (a failure is a collection error for that account, and the scan goes on) and
 //!   the credentials are cached and refreshed before they expire, so long scans keep working.
 
-use super::{SetupError, answered_by_other_than_aws, describe_error, error_chain, is_unreachable};
+use super::{
+    RefuseEmptyAnswers, SetupError, answered_by_other_than_aws, describe_error, error_chain,
+    is_unreachable,
+};
 use crate::inventory::CollectionError;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{Region, SdkConfig};
@@ -106,6 +109,7 @@ pub async fn organization_accounts(
     let client = aws_sdk_organizations::Client::from_conf(
         aws_sdk_organizations::config::Builder::from(config)
             .region(Region::new(region.to_string()))
+            .interceptor(RefuseEmptyAnswers)
             .build(),
     );
     // 20 is the largest page the API gives: fewest calls in the chain.
@@ -118,8 +122,10 @@ pub async fn organization_accounts(
         let page = page.map_err(|e| {
             let (code, message) = describe_error(&e);
             let detail = format!("organizations:ListAccounts failed: {code}: {message}");
-            if is_unreachable(&e) || answered_by_other_than_aws(&e) {
+            if is_unreachable(&e) {
                 SetupError::Unreachable(detail)
+            } else if answered_by_other_than_aws(&e) {
+                SetupError::NotAws(detail)
             } else {
                 SetupError::Organization(detail)
             }

@@ -7,7 +7,7 @@
 
 use super::kms::KeyReader;
 use super::limits::Gate;
-use super::{Limits, Priority, collection_error};
+use super::{Limits, Priority, RefuseEmptyAnswers, collection_error};
 use crate::inventory::env::sanitize_url;
 use crate::inventory::{
     Arn, CollectionError, CustomDomain, EnvVar, Network, Observability, Scope, SecretRef, Service,
@@ -46,6 +46,7 @@ impl ScopeJob {
                     "apprunner:{}:{}",
                     self.account, self.region
                 )))
+                .interceptor(RefuseEmptyAnswers)
                 .build(),
         );
         let scope = self.limits.scope("apprunner", &self.account, &self.region);

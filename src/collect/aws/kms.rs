@@ -7,7 +7,7 @@
 //! by ARN when the key policy allows). `DescribeKey` comes first; `GetKeyRotationStatus` only for
 //! keys that can rotate automatically (enabled, symmetric, origin `AWS_KMS`).
 
-use super::{Limits, Priority, collection_error};
+use super::{Limits, Priority, RefuseEmptyAnswers, collection_error};
 use crate::inventory::{Arn, CollectionError, Key, Rotation};
 use aws_config::{Region, SdkConfig};
 use aws_sdk_kms::error::ProvideErrorMetadata;
@@ -190,6 +190,7 @@ impl KeyReader {
                         aws_sdk_kms::config::Builder::from(&config)
                             .region(Region::new(region.clone()))
                             .retry_partition(RetryPartition::new(format!("kms:{reader}:{region}")))
+                            .interceptor(RefuseEmptyAnswers)
                             .build(),
                     )
                 })

@@ -41,7 +41,9 @@ use aws_smithy_runtime_api::client::http::{
     SharedHttpConnector,
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
@@ -145,6 +147,10 @@ pub enum SetupError {
     )]
     Unreachable(String),
     #[error(
+        "the answer was not AWS's ({0}): check the proxy settings (HTTPS_PROXY, NO_PROXY) and any endpoint override (AWS_ENDPOINT_URL), then run again"
+    )]
+    NotAws(String),
+    #[error(
         "cannot list the organization's accounts ({0}): run with credentials of the management account or a delegated administrator, or name accounts with --accounts"
     )]
     Organization(String),
@@ -164,7 +170,9 @@ where
             .headers()
             .get("content-type")
             .unwrap_or("no content type");
-        let what = if status.is_success() {
+        let what = if is_empty(raw) {
+            "with an empty body"
+        } else if status.is_success() {
             "that is not the operation's result"
         } else {
             "with no AWS error code"
@@ -175,13 +183,17 @@ where
         );
     }
     match err {
-        SdkError::ServiceError(e) => (
-            e.err().code().unwrap_or("UnknownError").to_string(),
-            e.err()
-                .message()
-                .map(str::to_string)
-                .unwrap_or_else(|| e.err().to_string()),
-        ),
+        SdkError::ServiceError(e) => match e.err().code() {
+            Some(code) => (
+                code.to_string(),
+                e.err()
+                    .message()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| e.err().to_string()),
+            ),
+            // AWS's format, but the SDK could not read it: the parser says why.
+            None => ("MalformedResponse".into(), error_chain(err)),
+        },
         SdkError::TimeoutError(_) => ("Timeout".into(), "the call timed out".into()),
         SdkError::DispatchFailure(d) => {
             let code = if d.is_timeout() {
@@ -207,26 +219,57 @@ pub(crate) fn answered_by_other_than_aws<E: ProvideErrorMetadata>(
     foreign_answer(err).is_some()
 }
 
-/// The answer of a failed call that is not AWS's: one the SDK read but found no AWS error code
-/// in (its "unhandled error": with awsQuery's XML, or a success status), or one it could not
-/// read at all that is not in an AWS protocol's format, JSON or XML (an HTML page where JSON was
-/// expected). A JSON or XML answer the SDK could not read stays a malformed AWS answer, with
-/// the parser's words.
+/// The answer of a failed call, when it is not AWS's: the SDK could not read it as the
+/// operation's result or as an AWS error (no AWS error code in it), and it is empty or not in an
+/// AWS protocol's format, JSON or XML (an HTML page, say). An answer in AWS's format that the
+/// SDK could not read stays a malformed AWS answer, described by the parser. (moto labels its
+/// JSON `text/html`, so a success answer's content type alone proves nothing.)
 fn foreign_answer<E: ProvideErrorMetadata>(
     err: &SdkError<E, HttpResponse>,
 ) -> Option<&HttpResponse> {
-    match err {
-        SdkError::ServiceError(e) if e.err().code().is_none() => Some(e.raw()),
-        SdkError::ResponseError(e) => {
-            let content_type = e
-                .raw()
-                .headers()
-                .get("content-type")
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            (!content_type.contains("json") && !content_type.contains("xml")).then(|| e.raw())
+    let raw = match err {
+        SdkError::ServiceError(e) if e.err().code().is_none() => e.raw(),
+        SdkError::ResponseError(e) => e.raw(),
+        _ => return None,
+    };
+    let content_type = raw
+        .headers()
+        .get("content-type")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let aws_format = !content_type.contains("html")
+        && (content_type.contains("json") || content_type.contains("xml"));
+    (!aws_format || is_empty(raw)).then_some(raw)
+}
+
+/// Whether an answer's body is known to be empty.
+fn is_empty(response: &HttpResponse) -> bool {
+    response.headers().get("content-length") == Some("0")
+        || response.body().bytes().is_some_and(<[u8]>::is_empty)
+}
+
+/// Refuses a success answer with an empty body, which no AWS API gives to the calls of a scan:
+/// the SDK would read it as an empty result (a region without services, an organization without
+/// accounts) and the scan would pass what it never read. Refused, it is a `MalformedResponse`.
+#[derive(Debug)]
+pub(crate) struct RefuseEmptyAnswers;
+
+impl Intercept for RefuseEmptyAnswers {
+    fn name(&self) -> &'static str {
+        "RefuseEmptyAnswers"
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let response = context.response();
+        if response.status().is_success() && is_empty(response) {
+            return Err("a success answer with an empty body".into());
         }
-        _ => None,
+        Ok(())
     }
 }
 
@@ -306,7 +349,9 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let (code, mut message) = describe_error(err);
-    if answered_by_other_than_aws(err) {
+    // A server error may be AWS's own front failing; anything else that is not AWS's answer
+    // comes from what stands in AWS's place.
+    if foreign_answer(err).is_some_and(|raw| !raw.status().is_server_error()) {
         message.push_str(
             ": a proxy or an endpoint override (AWS_ENDPOINT_URL) may be answering instead of AWS",
         );
@@ -568,8 +613,10 @@ async fn caller_identity(config: &SdkConfig, region: &str) -> Result<(String, St
             // account: a credential provider that is slow or cannot connect stays a
             // credentials problem. An answer that is not AWS's (a proxy's block page, say)
             // says nothing of the credentials either.
-            if signed.happened() && (is_unreachable(&e) || answered_by_other_than_aws(&e)) {
+            if signed.happened() && is_unreachable(&e) {
                 SetupError::Unreachable(detail)
+            } else if answered_by_other_than_aws(&e) {
+                SetupError::NotAws(detail)
             } else {
                 SetupError::Credentials(detail)
             }
