@@ -619,6 +619,11 @@ fn an_answer_that_is_not_aws_is_named_as_such() {
             answering_server(200, None, ""),
             "an HTTP 200 answer (no content type) with an empty body",
         ),
+        // The same without a Content-Length to tell it: an empty chunked body.
+        (
+            answering_server(200, Some("application/x-amz-json-1.0"), CHUNKED_EMPTY),
+            "an HTTP 200 answer (application/x-amz-json-1.0) with an empty body",
+        ),
     ] {
         let out = scan_cmd(&emu)
             .env("AWS_ENDPOINT_URL_APPRUNNER", server)
@@ -642,6 +647,9 @@ fn an_answer_that_is_not_aws_is_named_as_such() {
 }
 
 const BLOCK_PAGE: &str = "<html><body><h1>Blocked by policy</h1></body></html>";
+
+/// A body for [`answering_server`] that makes its answer chunked and empty.
+const CHUNKED_EMPTY: &str = "chunked";
 
 /// The endpoint of a loopback server that answers every request with `status`, `content_type`
 /// and `body`, then closes the connection; it lives as long as the test process.
@@ -670,10 +678,14 @@ fn answering_server(status: u16, content_type: Option<&str>, body: &'static str)
                     line.clear();
                 }
                 let _ = reader.by_ref().take(length).read_to_end(&mut Vec::new());
+                let framing = if body == CHUNKED_EMPTY {
+                    "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_string()
+                } else {
+                    format!("Content-Length: {}\r\n\r\n{body}", body.len())
+                };
                 let _ = write!(
                     reader.get_mut(),
-                    "HTTP/1.1 {status} Status\r\n{content_type}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
+                    "HTTP/1.1 {status} Status\r\n{content_type}Connection: close\r\n{framing}"
                 );
             });
         }

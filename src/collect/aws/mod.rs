@@ -42,7 +42,7 @@ use aws_smithy_runtime_api::client::http::{
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -259,14 +259,16 @@ impl Intercept for RefuseEmptyAnswers {
         "RefuseEmptyAnswers"
     }
 
-    fn read_before_deserialization(
+    /// After deserialization, when the body has been read whatever its framing (an empty
+    /// chunked body has no `Content-Length: 0` to tell it).
+    fn read_after_deserialization(
         &self,
-        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let response = context.response();
-        if response.status().is_success() && is_empty(response) {
+        if context.output_or_error().is_ok() && is_empty(response) {
             return Err("a success answer with an empty body".into());
         }
         Ok(())
