@@ -10,10 +10,7 @@
 //!   once up front (a failure is a collection error for that account, and the scan goes on) and
 //!   the credentials are cached and refreshed before they expire, so long scans keep working.
 
-use super::{
-    RefuseEmptyAnswers, SetupError, answered_by_other_than_aws, describe_error, error_chain,
-    is_unreachable,
-};
+use super::{RefuseEmptyAnswers, SetupError, error_chain, setup_failure};
 use crate::inventory::CollectionError;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{Region, SdkConfig};
@@ -120,15 +117,12 @@ pub async fn organization_accounts(
         .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| {
-            let (code, message) = describe_error(&e);
-            let detail = format!("organizations:ListAccounts failed: {code}: {message}");
-            if is_unreachable(&e) {
-                SetupError::Unreachable(detail)
-            } else if answered_by_other_than_aws(&e) {
-                SetupError::NotAws(detail)
-            } else {
-                SetupError::Organization(detail)
-            }
+            setup_failure(
+                "organizations:ListAccounts",
+                &e,
+                true,
+                SetupError::Organization,
+            )
         })?;
         let active = page
             .accounts()

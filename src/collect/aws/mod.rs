@@ -158,18 +158,15 @@ pub enum SetupError {
 
 /// Code and message of an SDK error, for a [`CollectionError`].
 ///
-/// An answer that is not AWS's (see [`answered_by_other_than_aws`]) is a `MalformedResponse`
-/// described by its HTTP status and content type, the two things that tell what answered.
+/// An answer that is not AWS's (see [`foreign_answer`]) is a `MalformedResponse` described by
+/// its HTTP status and content type, the two things that tell what answered.
 pub(crate) fn describe_error<E>(err: &SdkError<E, HttpResponse>) -> (String, String)
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     if let Some(raw) = foreign_answer(err) {
         let status = raw.status();
-        let content_type = raw
-            .headers()
-            .get("content-type")
-            .unwrap_or("no content type");
+        let content_type = content_type(raw).unwrap_or("no content type");
         let what = if is_empty(raw) {
             "with an empty body"
         } else if status.is_success() {
@@ -210,13 +207,28 @@ where
     }
 }
 
-/// Whether a failed call was answered by something other than AWS (a proxy's block page, a web
-/// server behind a wrong endpoint override). AWS's own refusals (bad or expired credentials,
-/// access denied) always carry an AWS error code.
-pub(crate) fn answered_by_other_than_aws<E: ProvideErrorMetadata>(
+/// The setup error of `operation`, failed before anything was scanned, by its cause: the
+/// network (only if `network_may_fail`: see [`is_unreachable`]), an answer that is not AWS's (a
+/// proxy's block page, a web server behind a wrong endpoint override: AWS's own refusals, of
+/// bad credentials say, always carry an AWS error code), or else `otherwise`.
+pub(crate) fn setup_failure<E>(
+    operation: &str,
     err: &SdkError<E, HttpResponse>,
-) -> bool {
-    foreign_answer(err).is_some()
+    network_may_fail: bool,
+    otherwise: fn(String) -> SetupError,
+) -> SetupError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let (code, message) = describe_error(err);
+    let detail = format!("{operation} failed: {code}: {message}");
+    if network_may_fail && is_unreachable(err) {
+        SetupError::Unreachable(detail)
+    } else if foreign_answer(err).is_some() {
+        SetupError::NotAws(detail)
+    } else {
+        otherwise(detail)
+    }
 }
 
 /// The answer of a failed call, when it is not AWS's: the SDK could not read it as the
@@ -232,14 +244,14 @@ fn foreign_answer<E: ProvideErrorMetadata>(
         SdkError::ResponseError(e) => e.raw(),
         _ => return None,
     };
-    let content_type = raw
-        .headers()
-        .get("content-type")
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    let content_type = content_type(raw).unwrap_or_default().to_ascii_lowercase();
     let aws_format = !content_type.contains("html")
         && (content_type.contains("json") || content_type.contains("xml"));
     (!aws_format || is_empty(raw)).then_some(raw)
+}
+
+fn content_type(response: &HttpResponse) -> Option<&str> {
+    response.headers().get("content-type")
 }
 
 /// Whether an answer's body is known to be empty.
@@ -609,19 +621,15 @@ async fn caller_identity(config: &SdkConfig, region: &str) -> Result<(String, St
         .send()
         .await
         .map_err(|e| {
-            let (code, message) = describe_error(&e);
-            let detail = format!("sts:GetCallerIdentity failed: {code}: {message}");
             // Only a request that was signed (so had credentials) can fail on the network's
             // account: a credential provider that is slow or cannot connect stays a
-            // credentials problem. An answer that is not AWS's (a proxy's block page, say)
-            // says nothing of the credentials either.
-            if signed.happened() && is_unreachable(&e) {
-                SetupError::Unreachable(detail)
-            } else if answered_by_other_than_aws(&e) {
-                SetupError::NotAws(detail)
-            } else {
-                SetupError::Credentials(detail)
-            }
+            // credentials problem.
+            setup_failure(
+                "sts:GetCallerIdentity",
+                &e,
+                signed.happened(),
+                SetupError::Credentials,
+            )
         })?;
     let account = identity
         .account()
