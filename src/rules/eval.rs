@@ -235,8 +235,7 @@ fn failure<'e>(what: &'e str, expr: &'e Expr) -> impl Fn(cel::ExecutionError) ->
 /// (`view::Node`), and which would copy what is read here in place.
 fn fires(ctx: &Context, rule: &Rule) -> Result<bool, String> {
     let expr = &rule.logic.when;
-    let value =
-        Value::resolve_val(expr.program.expression(), ctx).map_err(failure("logic.when", expr))?;
+    let value = Value::resolve_val(&expr.run, ctx).map_err(failure("logic.when", expr))?;
     value
         .downcast_ref::<CelBool>()
         .map(|fires| *fires.inner())
@@ -285,7 +284,7 @@ fn evaluate_rule(ctx: &Context, service: &Service, rule: &Rule) -> Result<Outcom
     let failed = failure("logic", expr);
     // Read straight from the interpreter's values: converting each finding to a `cel::Value`
     // and then to JSON cost more than building it.
-    let produced = Value::resolve_val(expr.program.expression(), ctx).map_err(&failed)?;
+    let produced = Value::resolve_val(&expr.run, ctx).map_err(&failed)?;
     let produced = produced.as_ref();
     let items = match produced.get_type().kind() {
         // `null` means the facts `for_each` names are unknown: say so, never pass silently.
@@ -434,8 +433,7 @@ fn item_findings<'a>(
             }
         };
         if fire {
-            let produced =
-                Value::resolve_val(finding.program.expression(), scope).map_err(&failed)?;
+            let produced = Value::resolve_val(&finding.run, scope).map_err(&failed)?;
             findings.push(read_finding(produced.as_ref(), service, rule, &failed)?);
         }
     }

@@ -10,6 +10,7 @@
 //! and reports the first problem as `file:line:column: problem`, so a broken rule is exit 2, never
 //! a rule silently skipped.
 
+mod direct;
 pub mod eval;
 pub mod view;
 
@@ -153,6 +154,23 @@ fn yes() -> bool {
 pub struct Expr {
     pub source: String,
     pub program: Program,
+    /// What evaluation runs: the program's expression with the variables' fields read directly
+    /// ([`direct`]).
+    pub run: cel::IdedExpr,
+}
+
+/// The variables a rule can read (see [`eval`]).
+const VARIABLES: [&str; 4] = ["service", "key", "settings", "item"];
+
+impl Expr {
+    fn new(source: String, program: Program) -> Self {
+        let run = direct::rewrite(program.expression(), &VARIABLES);
+        Expr {
+            source,
+            program,
+            run,
+        }
+    }
 }
 
 /// The compiled logic of a rule.
@@ -351,7 +369,7 @@ impl Rule {
             let source = spanned.get_ref().clone();
             let start = content_start(text, &spanned.span());
             match CEL_ENV.compile(&source) {
-                Ok(program) => Ok(Expr { source, program }),
+                Ok(program) => Ok(Expr::new(source, program)),
                 Err(errors) => {
                     let first = errors.errors.first();
                     let (l, c) = first.map_or((1, 0), |e| {
@@ -399,9 +417,11 @@ impl Rule {
                 let refs = when.program.references();
                 !refs.has_variable("service") && !refs.has_variable("key")
             });
-        let placeholder = || Expr {
-            source: String::new(),
-            program: CEL_ENV.compile("null").expect("null compiles"),
+        let placeholder = || {
+            Expr::new(
+                String::new(),
+                CEL_ENV.compile("null").expect("null compiles"),
+            )
         };
         let mut logic = Logic {
             key_only,
@@ -418,7 +438,7 @@ impl Rule {
         let combine = |source: String, at: usize, what: &str| {
             CEL_ENV
                 .compile(&source)
-                .map(|program| Expr { source, program })
+                .map(|program| Expr::new(source, program))
                 .map_err(|e| {
                     error_at(
                         at,
