@@ -155,16 +155,30 @@ pub fn fingerprint(rule_id: &str, arn: &str, discriminator: Option<&str>) -> Str
     h.update(arn.as_bytes());
     h.update([0]);
     h.update(discriminator.unwrap_or("").as_bytes());
-    h.finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&h.finalize()[..16])
+}
+
+/// Lower-case hex of `bytes` (one string, not one per byte: a finding's fingerprint was 6% of
+/// evaluation when each digit pair was formatted on its own).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_is_two_lower_case_digits_per_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff, 0x10]), "000fa5ff10");
+        assert_eq!(hex(&[]), "");
+    }
 
     #[test]
     fn severity_order_and_parse() {

@@ -100,7 +100,7 @@ impl EnvVar {
     /// Reduces a variable to its masked form. The value is dropped when this returns.
     pub fn from_plain(name: &str, value: &str) -> Self {
         let digest = Sha256::digest(value.as_bytes());
-        let prefix: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        let prefix = crate::finding::hex(&digest[..4]);
         let mut credential_patterns: Vec<String> = COMPILED
             .iter()
             .filter(|(_, re)| re.is_match(value))
