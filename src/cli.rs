@@ -347,11 +347,12 @@ enum Rules {
 
 fn scan(args: ScanArgs) -> Result<i32> {
     let mut timings = Timings::new();
-    // The built-in rules take about 10 ms to compile, which a live scan spent before its first
-    // AWS call: it compiles them on a thread of its own while it waits on the network. Rule
-    // IDs named on the command line are still checked first (built-in rules are named after
-    // their IDs), and rules of --rules, which may not compile, are compiled first.
-    let rules = if args.rules.is_none() && args.from_inventory.is_none() {
+    // The built-in rules take about 10 ms to compile, which a scan spent before its first AWS
+    // call or before reading its inventory: they are compiled on a thread of their own while
+    // the scan waits on the network or parses the file (on one core). Rule IDs named on the
+    // command line are still checked first (built-in rules are named after their IDs), and
+    // rules of --rules, which may not compile, are compiled first.
+    let rules = if args.rules.is_none() {
         Catalog::check_embedded_ids(args.enable.iter().chain(&args.disable)).map_err(usage)?;
         Rules::Compiling(std::thread::spawn(|| catalog(None)))
     } else {
