@@ -72,18 +72,8 @@ impl JsonReportV1 {
     pub fn from_report(report: &Report) -> Self {
         JsonReportV1 {
             schema_version: JSON_SCHEMA_VERSION,
-            tool: Tool {
-                name: env!("CARGO_PKG_NAME").into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-            },
-            run: Run {
-                collector: report.source.collector.clone(),
-                collected_at: report.source.collected_at.clone(),
-                caller_account: report.source.caller_account.clone(),
-                automation_id: report.automation_id.clone(),
-                fail_on: report.fail_on.to_string(),
-                rules: report.rules.clone(),
-            },
+            tool: tool(),
+            run: run(report),
             scopes: report.scopes.clone(),
             summary: report.summary(),
             exit_status: report.exit_status(),
@@ -115,6 +105,24 @@ impl JsonReportV1 {
     }
 }
 
+fn tool() -> Tool {
+    Tool {
+        name: env!("CARGO_PKG_NAME").into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    }
+}
+
+fn run(report: &Report) -> Run {
+    Run {
+        collector: report.source.collector.clone(),
+        collected_at: report.source.collected_at.clone(),
+        caller_account: report.source.caller_account.clone(),
+        automation_id: report.automation_id.clone(),
+        fail_on: report.fail_on.to_string(),
+        rules: report.rules.clone(),
+    }
+}
+
 /// Reads a JSON report written by [`render`], refusing other schema versions.
 pub fn parse(text: &str) -> Result<Report, String> {
     let raw: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
@@ -131,9 +139,150 @@ pub fn parse(text: &str) -> Result<Report, String> {
     doc.into_report()
 }
 
-/// Writes `report` as pretty JSON with a trailing newline.
+/// [`JsonReportV1`] borrowing the report's lists, for writing (the same fields in the same
+/// order: a test holds the bytes equal).
+#[derive(Serialize)]
+struct JsonReportRef<'a> {
+    schema_version: u32,
+    tool: Tool,
+    run: Run,
+    scopes: &'a [Scope],
+    summary: Summary,
+    exit_status: i32,
+    findings: &'a [Finding],
+    errors: &'a [ReportError],
+    notices: &'a [Notice],
+}
+
+/// Writes `report` as pretty JSON with a trailing newline: exactly the bytes serde writes for
+/// [`JsonReportV1::from_report`], with the findings, nearly all of the bytes, rendered on every
+/// core (see [`super::write_in_parallel`]) and none of them copied.
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let doc = JsonReportV1::from_report(report);
-    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    render_in_batches(report, out, 1024, 32)
+}
+
+fn render_in_batches(
+    report: &Report,
+    out: &mut dyn Write,
+    batch: usize,
+    window: usize,
+) -> io::Result<()> {
+    let doc = JsonReportRef {
+        schema_version: JSON_SCHEMA_VERSION,
+        tool: tool(),
+        run: run(report),
+        scopes: &report.scopes,
+        summary: report.summary(),
+        exit_status: report.exit_status(),
+        findings: &[],
+        errors: &report.errors,
+        notices: &report.notices,
+    };
+    // The document without findings, then the findings spliced in where serde wrote `[]`:
+    // `"findings"` is a key of the top level only, and no JSON string holds a raw quote or
+    // newline, so the marker is found once, at the top level's indentation.
+    let head = serde_json::to_vec_pretty(&doc)?;
+    const MARKER: &[u8] = b"\n  \"findings\": []";
+    let at = head
+        .windows(MARKER.len())
+        .position(|w| w == MARKER)
+        .ok_or_else(|| io::Error::other("the JSON report has no findings list"))?;
+    let open = at + MARKER.len() - 1;
+    out.write_all(&head[..open])?;
+    if !report.findings.is_empty() {
+        super::write_in_parallel(
+            &report.findings,
+            &mut *out,
+            batch,
+            window,
+            1024,
+            |f, bytes| {
+                // Each finding as an element of the top-level list: two levels in.
+                let mut alone = Vec::new();
+                serde_json::to_writer_pretty(&mut alone, f)?;
+                bytes.extend_from_slice(b",\n    ");
+                for &b in &alone {
+                    bytes.push(b);
+                    if b == b'\n' {
+                        bytes.extend_from_slice(b"    ");
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        out.write_all(b"\n  ")?;
+    }
+    out.write_all(&head[open..])?;
     out.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::{FindingParts, Severity};
+    use crate::report::FailOn;
+    use crate::rules::{Catalog, Rule};
+
+    fn demo_report() -> Report {
+        let text = include_str!("../../fixtures/demo-inventory.json");
+        let inventory = crate::inventory::Inventory::from_json(text, "demo").unwrap();
+        let catalog = Catalog::embedded().unwrap();
+        let rules: Vec<&Rule> = catalog.rules.values().collect();
+        let evaluation = crate::rules::eval::evaluate(&inventory, &rules);
+        Report::build(
+            &inventory,
+            &rules,
+            evaluation,
+            FailOn::At(Severity::Low),
+            None,
+        )
+    }
+
+    /// What serde writes for the whole owned document.
+    fn whole(report: &Report) -> String {
+        let mut bytes = serde_json::to_vec_pretty(&JsonReportV1::from_report(report)).unwrap();
+        bytes.push(b'\n');
+        String::from_utf8(bytes).unwrap()
+    }
+
+    fn rendered(report: &Report, batch: usize, window: usize) -> String {
+        let mut bytes = Vec::new();
+        render_in_batches(report, &mut bytes, batch, window).unwrap();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    /// The spliced, parallel output is byte for byte what serde writes for the whole document:
+    /// with findings (in batches and windows of every shape), without any, and with findings
+    /// whose text holds what the splice looks for.
+    #[test]
+    fn render_writes_exactly_the_whole_document() {
+        let mut report = demo_report();
+        assert!(report.findings.len() > 5 && !report.errors.is_empty());
+        let expected = whole(&report);
+        assert_eq!(rendered(&report, 1024, 32), expected);
+        for (batch, window) in [(1, 1), (2, 1), (1, 3), (3, 2)] {
+            assert_eq!(
+                rendered(&report, batch, window),
+                expected,
+                "batches of {batch}, windows of {window}"
+            );
+        }
+        let tricky = report.findings[0].clone();
+        report.findings.push(Finding::new(FindingParts {
+            rule_id: tricky.rule_id.clone(),
+            rule_name: tricky.rule_name.clone(),
+            severity: tricky.severity,
+            account_id: tricky.account_id.clone(),
+            region: tricky.region.clone(),
+            resource_arn: tricky.resource_arn.clone(),
+            resource_name: tricky.resource_name.clone(),
+            discriminator: Some("\n  \"findings\": []".into()),
+            message: "line one\nline \"two\"\n  \"findings\": []".into(),
+            properties: [("findings".to_string(), serde_json::json!([]))].into(),
+        }));
+        assert_eq!(rendered(&report, 2, 2), whole(&report));
+        report.findings.clear();
+        assert_eq!(rendered(&report, 1024, 32), whole(&report));
+        assert!(whole(&report).contains("\"findings\": [],"));
+    }
 }

@@ -395,6 +395,63 @@ fn regions_part(scopes: &[Scope]) -> String {
     }
 }
 
+/// Writes `items` in order, each rendered by `item` into a buffer that starts with a comma (the
+/// very first comma is left out), rendering them on every core: `batch` items per task (its
+/// buffer sized for `bytes_per_item` each), `window` batches (at least one) rendered while the
+/// previous ones are written. The bytes are those of
+/// rendering the items one after the other; memory stays at two windows of rendered items.
+pub(crate) fn write_in_parallel<T: Sync>(
+    items: &[T],
+    out: &mut dyn std::io::Write,
+    batch: usize,
+    window: usize,
+    bytes_per_item: usize,
+    item: impl Fn(&T, &mut Vec<u8>) -> std::io::Result<()> + Sync,
+) -> std::io::Result<()> {
+    use rayon::prelude::*;
+    let batch = batch.max(1);
+    let render = |window: &[T]| -> std::io::Result<Vec<Vec<u8>>> {
+        window
+            .par_chunks(batch)
+            .map(|batch| {
+                let mut bytes = Vec::with_capacity(batch.len() * bytes_per_item);
+                for it in batch {
+                    item(it, &mut bytes)?;
+                }
+                Ok(bytes)
+            })
+            .collect()
+    };
+    let mut first = true;
+    let mut write = |rendered: Vec<Vec<u8>>| -> std::io::Result<()> {
+        for bytes in rendered {
+            // Every item comes after a comma but the very first.
+            let skip = usize::from(first && !bytes.is_empty());
+            first &= bytes.is_empty();
+            out.write_all(&bytes[skip..])?;
+        }
+        Ok(())
+    };
+    // Each window is written while the next one is rendered.
+    let mut pending: Option<Vec<Vec<u8>>> = None;
+    for window in items.chunks(batch * window.max(1)) {
+        let mut next = None;
+        let mut written = Ok(());
+        rayon::in_place_scope(|scope| {
+            scope.spawn(|_| next = Some(render(window)));
+            if let Some(rendered) = pending.take() {
+                written = write(rendered);
+            }
+        });
+        written?;
+        pending = next.transpose()?;
+    }
+    if let Some(rendered) = pending {
+        write(rendered)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,6 @@
 use super::Report;
 use crate::finding::{Finding, Severity};
 use crate::rules::Rule;
-use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -371,47 +370,11 @@ fn render_in_batches(
     out.write_all(b",\"invocations\":")?;
     serde_json::to_writer(&mut *out, &parts.invocations)?;
     out.write_all(b",\"results\":[")?;
-    let batch = batch.max(1);
-    let render = |window: &[Finding]| -> serde_json::Result<Vec<Vec<u8>>> {
-        window
-            .par_chunks(batch)
-            .map(|batch| {
-                let mut bytes = Vec::with_capacity(batch.len() * 900);
-                for f in batch {
-                    bytes.push(b',');
-                    serde_json::to_writer(&mut bytes, &parts.result(f))?;
-                }
-                Ok(bytes)
-            })
-            .collect()
-    };
-    let mut first = true;
-    let mut write = |rendered: Vec<Vec<u8>>| -> io::Result<()> {
-        for bytes in rendered {
-            // Every result comes after a comma but the very first.
-            let skip = usize::from(first);
-            first = false;
-            out.write_all(&bytes[skip..])?;
-        }
+    super::write_in_parallel(&report.findings, out, batch, window, 900, |f, bytes| {
+        bytes.push(b',');
+        serde_json::to_writer(&mut *bytes, &parts.result(f))?;
         Ok(())
-    };
-    // Each window is written while the next one is rendered.
-    let mut pending: Option<Vec<Vec<u8>>> = None;
-    for window in report.findings.chunks(batch * window.max(1)) {
-        let mut next = None;
-        let mut written = Ok(());
-        rayon::in_place_scope(|scope| {
-            scope.spawn(|_| next = Some(render(window)));
-            if let Some(rendered) = pending.take() {
-                written = write(rendered);
-            }
-        });
-        written?;
-        pending = next.transpose()?;
-    }
-    if let Some(rendered) = pending {
-        write(rendered)?;
-    }
+    })?;
     out.write_all(b"],\"columnKind\":\"unicodeCodePoints\"}]}\n")
 }
 
