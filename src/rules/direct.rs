@@ -210,27 +210,30 @@ mod tests {
                 ctx.add_variable_as_val("service", view::service(service));
                 ctx.add_variable_as_val("key", view::key(inventory.key_of(service)));
                 ctx.add_variable_from_value("settings", settings.clone());
-                let without_item = (
-                    outcome(program.expression(), &ctx),
-                    outcome(&rewritten, &ctx),
-                );
-                assert_eq!(
-                    without_item.0, without_item.1,
-                    "{source} on {}",
-                    service.name
-                );
-                if let Some(var) = service.environment.as_ref().and_then(|e| e.first()) {
+                let same = |ctx: &Context, on: &str| {
+                    let (before, after) =
+                        (outcome(program.expression(), ctx), outcome(&rewritten, ctx));
+                    assert_eq!(before, after, "{source} on {} {on}", service.name);
+                };
+                same(&ctx, "without item");
+                // `item` bound in a scope of its own, as evaluation binds it: a variable, a
+                // custom domain.
+                let var = service
+                    .environment
+                    .iter()
+                    .flatten()
+                    .next()
+                    .map(view::Node::EnvVar);
+                let domain = service
+                    .custom_domains
+                    .iter()
+                    .flatten()
+                    .next()
+                    .map(view::Node::Domain);
+                for item in [var, domain].into_iter().flatten() {
                     let mut scope = ctx.new_inner_scope();
-                    scope.add_variable_as_val("item", Box::new(view::Node::EnvVar(var)));
-                    let with_item = (
-                        outcome(program.expression(), &scope),
-                        outcome(&rewritten, &scope),
-                    );
-                    assert_eq!(
-                        with_item.0, with_item.1,
-                        "{source} on {} with item",
-                        service.name
-                    );
+                    scope.add_variable_as_val("item", Box::new(item));
+                    same(&scope, "with item");
                 }
                 compared += 1;
             }
