@@ -398,8 +398,9 @@ fn regions_part(scopes: &[Scope]) -> String {
 /// Writes `items` in order, each rendered by `item` into a buffer that starts with a comma (the
 /// very first comma is left out), rendering them on every core: `batch` items per task (its
 /// buffer sized for `bytes_per_item` each), `window` batches (at least one) rendered while the
-/// previous ones are written. The bytes are those of
-/// rendering the items one after the other; memory stays at two windows of rendered items.
+/// previous ones are written. The bytes are those of rendering the items one after the other;
+/// memory stays at two windows of rendered items. The SARIF results and the JSON report's
+/// findings, nearly all of their bytes, are written through it.
 pub(crate) fn write_in_parallel<T: Sync>(
     items: &[T],
     out: &mut dyn std::io::Write,
