@@ -156,11 +156,19 @@ pub enum SetupError {
     Organization(String),
 }
 
-/// Code and message of an SDK error, for a [`CollectionError`].
+/// What an SDK error says, for a [`CollectionError`] or a [`SetupError`].
+struct Described<'a> {
+    code: String,
+    message: String,
+    /// The answer, when it is not AWS's (see [`foreign_answer`]).
+    pub foreign: Option<&'a HttpResponse>,
+}
+
+/// Code and message of an SDK error, classified once for every caller.
 ///
 /// An answer that is not AWS's (see [`foreign_answer`]) is a `MalformedResponse` described by
 /// its HTTP status and content type, the two things that tell what answered.
-pub(crate) fn describe_error<E>(err: &SdkError<E, HttpResponse>) -> (String, String)
+fn describe_error<E>(err: &SdkError<E, HttpResponse>) -> Described<'_>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -174,11 +182,25 @@ where
         } else {
             "with no AWS error code"
         };
-        return (
-            "MalformedResponse".into(),
-            format!("an HTTP {} answer ({content_type}) {what}", status.as_u16()),
-        );
+        return Described {
+            code: "MalformedResponse".into(),
+            message: format!("an HTTP {} answer ({content_type}) {what}", status.as_u16()),
+            foreign: Some(raw),
+        };
     }
+    let (code, message) = aws_error(err);
+    Described {
+        code,
+        message,
+        foreign: None,
+    }
+}
+
+/// Code and message of an SDK error that is AWS's answer, or no answer at all.
+fn aws_error<E>(err: &SdkError<E, HttpResponse>) -> (String, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
     match err {
         SdkError::ServiceError(e) => match e.err().code() {
             Some(code) => (
@@ -220,11 +242,14 @@ pub(crate) fn setup_failure<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let (code, message) = describe_error(err);
-    let detail = format!("{operation} failed: {code}: {message}");
+    let described = describe_error(err);
+    let detail = format!(
+        "{operation} failed: {}: {}",
+        described.code, described.message
+    );
     if network_may_fail && is_unreachable(err) {
         SetupError::Unreachable(detail)
-    } else if foreign_answer(err).is_some() {
+    } else if described.foreign.is_some() {
         SetupError::NotAws(detail)
     } else {
         otherwise(detail)
@@ -362,10 +387,14 @@ pub(crate) fn collection_error<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let (code, mut message) = describe_error(err);
+    let Described {
+        code,
+        mut message,
+        foreign,
+    } = describe_error(err);
     // A server error may be AWS's own front failing; anything else that is not AWS's answer
     // comes from what stands in AWS's place.
-    if foreign_answer(err).is_some_and(|raw| !raw.status().is_server_error()) {
+    if foreign.is_some_and(|raw| !raw.status().is_server_error()) {
         message.push_str(
             ": a proxy or an endpoint override (AWS_ENDPOINT_URL) may be answering instead of AWS",
         );
