@@ -30,6 +30,7 @@ use super::{FailOn, Notice, Report, ReportError, RuleSummary, Summary};
 use crate::finding::Finding;
 use crate::inventory::{Scope, SourceInfo};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 /// Version of the JSON report format.
@@ -53,33 +54,34 @@ pub struct Run {
     pub rules: Vec<RuleSummary>,
 }
 
-/// The JSON report document, version 1.
+/// The JSON report document, version 1. Its lists borrow the report's when it is written, and
+/// are owned when it is read (`merge`).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct JsonReportV1 {
+pub struct JsonReportV1<'a> {
     pub schema_version: u32,
     pub tool: Tool,
     pub run: Run,
-    pub scopes: Vec<Scope>,
+    pub scopes: Cow<'a, [Scope]>,
     pub summary: Summary,
     pub exit_status: i32,
-    pub findings: Vec<Finding>,
-    pub errors: Vec<ReportError>,
-    pub notices: Vec<Notice>,
+    pub findings: Cow<'a, [Finding]>,
+    pub errors: Cow<'a, [ReportError]>,
+    pub notices: Cow<'a, [Notice]>,
 }
 
-impl JsonReportV1 {
-    pub fn from_report(report: &Report) -> Self {
+impl<'a> JsonReportV1<'a> {
+    pub fn from_report(report: &'a Report) -> Self {
         JsonReportV1 {
             schema_version: JSON_SCHEMA_VERSION,
             tool: tool(),
             run: run(report),
-            scopes: report.scopes.clone(),
+            scopes: Cow::Borrowed(&report.scopes),
             summary: report.summary(),
             exit_status: report.exit_status(),
-            findings: report.findings.clone(),
-            errors: report.errors.clone(),
-            notices: report.notices.clone(),
+            findings: Cow::Borrowed(&report.findings),
+            errors: Cow::Borrowed(&report.errors),
+            notices: Cow::Borrowed(&report.notices),
         }
     }
 
@@ -93,12 +95,12 @@ impl JsonReportV1 {
                 caller_account: self.run.caller_account,
                 tool_version: Some(self.tool.version),
             },
-            scopes: self.scopes,
+            scopes: self.scopes.into_owned(),
             automation_id: self.run.automation_id,
             rules: self.run.rules,
-            findings: self.findings,
-            errors: self.errors,
-            notices: self.notices,
+            findings: self.findings.into_owned(),
+            errors: self.errors.into_owned(),
+            notices: self.notices.into_owned(),
             services: self.summary.services,
             fail_on,
         })
@@ -139,24 +141,9 @@ pub fn parse(text: &str) -> Result<Report, String> {
     doc.into_report()
 }
 
-/// [`JsonReportV1`] borrowing the report's lists, for writing (the same fields in the same
-/// order: a test holds the bytes equal).
-#[derive(Serialize)]
-struct JsonReportRef<'a> {
-    schema_version: u32,
-    tool: Tool,
-    run: Run,
-    scopes: &'a [Scope],
-    summary: Summary,
-    exit_status: i32,
-    findings: &'a [Finding],
-    errors: &'a [ReportError],
-    notices: &'a [Notice],
-}
-
 /// Writes `report` as pretty JSON with a trailing newline: exactly the bytes serde writes for
 /// [`JsonReportV1::from_report`], with the findings, nearly all of the bytes, rendered on every
-/// core (see [`super::write_in_parallel`]) and none of them copied.
+/// core (see [`super::write_in_parallel`]).
 pub fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     render_in_batches(report, out, 1024, 32)
 }
@@ -167,16 +154,9 @@ fn render_in_batches(
     batch: usize,
     window: usize,
 ) -> io::Result<()> {
-    let doc = JsonReportRef {
-        schema_version: JSON_SCHEMA_VERSION,
-        tool: tool(),
-        run: run(report),
-        scopes: &report.scopes,
-        summary: report.summary(),
-        exit_status: report.exit_status(),
-        findings: &[],
-        errors: &report.errors,
-        notices: &report.notices,
+    let doc = JsonReportV1 {
+        findings: Cow::Borrowed(&[]),
+        ..JsonReportV1::from_report(report)
     };
     // The document without findings, then the findings spliced in where serde wrote `[]`:
     // `"findings"` is a key of the top level only, and no JSON string holds a raw quote or
