@@ -369,6 +369,12 @@ fn scan(args: ScanArgs) -> Result<i32> {
         (None, true) => AccountChoice::Organization,
         (None, false) => AccountChoice::Caller,
     };
+    if args.shard.is_some() && account_choice == AccountChoice::Caller {
+        // One account has nothing to split: the shard without it would scan nothing and pass.
+        return Err(usage(
+            "--shard splits the accounts of --org or --accounts: add one of them, or drop --shard to scan the caller's account",
+        ));
+    }
     let sink = Sink::open(args.output.as_deref())?;
     if let Some(path) = &args.save_inventory {
         // Fail before the scan, not after it, when the inventory cannot be written.
@@ -532,7 +538,7 @@ fn merge(args: MergeArgs) -> Result<i32> {
                 path.display()
             ))
         })?;
-        reports.push(report);
+        reports.push((path.display().to_string(), report));
     }
     let report = Report::merge(reports, args.fail_on, args.automation_id.clone()).map_err(usage)?;
     let mut rules = Vec::new();

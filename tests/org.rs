@@ -326,6 +326,21 @@ fn shards_cover_every_account_once_and_merge_to_the_unsharded_report() {
 
     let (status, full, stderr) = org.scan(&emu, &base);
     assert_eq!(status, 1, "{stderr}");
+    // The key every account's leaky service names (in the management account's us-east-1, in
+    // both regions of every account) is read once for the whole scan.
+    let shared_key_reads = emu
+        .calls_of("DescribeKey")
+        .iter()
+        .filter(|c| {
+            c.resource
+                .as_deref()
+                .is_some_and(|r| r.ends_with("00000000dead"))
+        })
+        .count();
+    assert_eq!(
+        shared_key_reads, 1,
+        "a key shared across accounts is read once"
+    );
     let n = 3;
     let mut shard_files = Vec::new();
     let mut owner: BTreeMap<String, u32> = BTreeMap::new();
@@ -333,8 +348,24 @@ fn shards_cover_every_account_once_and_merge_to_the_unsharded_report() {
         let shard = format!("{k}/{n}");
         let mut args = base.to_vec();
         args.extend(["--shard", shard.as_str()]);
-        let (_, doc, stderr) = org.scan(&emu, &args);
+        let (status, doc, stderr) = org.scan(&emu, &args);
         assert!(doc.is_object(), "{stderr}");
+        // Each shard's exit status is a scan's: 1 with a finding at or above `high`, else 3 if
+        // something could not be read (the member whose role cannot be assumed), else 0.
+        let failing = doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["severity"] == "high" || f["severity"] == "critical");
+        let expected = if failing {
+            1
+        } else if !doc["errors"].as_array().unwrap().is_empty() {
+            3
+        } else {
+            0
+        };
+        assert_eq!(status, expected, "shard {shard}: {stderr}");
+        assert_eq!(doc["exit_status"], expected);
         let category = doc["run"]["automation_id"].as_str().unwrap();
         assert!(
             category.ends_with(&format!("/shard-{k}-of-{n}/")),
@@ -401,18 +432,129 @@ fn merge_refuses_bad_reports() {
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("bad.json");
     std::fs::write(&bad, "{\"schema_version\": 9}").unwrap();
+    let missing = dir.join("missing.json");
+    for (files, expected) in [
+        (vec![&bad], "schema_version 9"),
+        (vec![&missing], "cannot read report"),
+    ] {
+        let stderr = refused_merge(&files);
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+}
+
+/// Runs `merge` on `files`, checks that it is refused (exit 2, one line on stderr, nothing on
+/// stdout) and returns that line.
+fn refused_merge(files: &[&PathBuf]) -> String {
     let out = assert_cmd::Command::cargo_bin("apprunner-audit")
         .unwrap()
-        .args(["merge", bad.to_str().unwrap()])
+        .arg("merge")
+        .args(files.iter().map(|f| f.to_str().unwrap()))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stderr.contains("schema_version 9"), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{files:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(out.stdout.is_empty(), "no report on a refused merge");
+    stderr
+}
+
+/// Reports that one scan could not have made together are refused, not combined into a report
+/// that claims more than was checked: the same account and region twice (a report given twice),
+/// different rules, and shard sets that are not exactly shards 1 to N of one N.
+#[test]
+fn merge_refuses_reports_of_different_scans_and_incomplete_shard_sets() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("merge-mismatched");
+    std::fs::create_dir_all(&dir).unwrap();
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo-inventory.json");
     let out = assert_cmd::Command::cargo_bin("apprunner-audit")
         .unwrap()
-        .args(["merge", dir.join("missing.json").to_str().unwrap()])
+        .args(["scan", "--from-inventory", demo.to_str().unwrap()])
+        .args(["--format", "json", "--quiet"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
+    let demo_report = String::from_utf8(out.stdout).unwrap();
+    // The same report for three other accounts: a second part of the same scan.
+    let other_accounts = demo_report
+        .replace("111111111111", "444444444444")
+        .replace("222222222222", "555555555555")
+        .replace("333333333333", "666666666666");
+    let write = |name: &str, text: &str, edit: &dyn Fn(&mut Value)| -> PathBuf {
+        let mut doc: Value = serde_json::from_str(text).unwrap();
+        edit(&mut doc);
+        let path = dir.join(name);
+        std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+        path
+    };
+    let shard = |k: u32, n: u32| {
+        move |doc: &mut Value| {
+            doc["run"]["automation_id"] =
+                format!("apprunner-audit/accounts-via-{MANAGEMENT}/3-regions/shard-{k}-of-{n}/")
+                    .into()
+        }
+    };
+    let a = write("a.json", &demo_report, &|_| {});
+    let b = write("b.json", &other_accounts, &|_| {});
+    let b_fewer_rules = write("b-fewer-rules.json", &other_accounts, &|doc| {
+        doc["run"]["rules"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|r| r["id"] != "AR012")
+    });
+    let a1of2 = write("a-1-of-2.json", &demo_report, &shard(1, 2));
+    let b2of2 = write("b-2-of-2.json", &other_accounts, &shard(2, 2));
+    let b1of2 = write("b-1-of-2.json", &other_accounts, &shard(1, 2));
+    let a1of3 = write("a-1-of-3.json", &demo_report, &shard(1, 3));
+    let b3of3 = write("b-3-of-3.json", &other_accounts, &shard(3, 3));
+    for (files, expected) in [
+        (
+            vec![&a, &a],
+            "both cover account 111111111111 in region eu-west-1",
+        ),
+        (vec![&a, &b_fewer_rules], "different rules (only in "),
+        (vec![&a1of3, &b3of3], "shard 2 of 3 is missing"),
+        (vec![&a1of3], "shards 2, 3 of 3 are missing"),
+        (vec![&a1of2, &b1of2], "are both shard 1 of 2"),
+        (vec![&a1of3, &b2of2], "is a shard of 3 but "),
+        (vec![&a1of2, &b], "is one shard of a scan but "),
+    ] {
+        let stderr = refused_merge(&files);
+        assert!(stderr.contains(expected), "{files:?}: {stderr}");
+    }
+    // The parts of one scan merge: two unsharded reports of other accounts, or shards 1 and 2
+    // of 2, which make the category of the whole scan.
+    for files in [vec![&a, &b], vec![&b2of2, &a1of2]] {
+        let out = assert_cmd::Command::cargo_bin("apprunner-audit")
+            .unwrap()
+            .arg("merge")
+            .args(files.iter().map(|f| f.to_str().unwrap()))
+            .args(["--format", "json", "--quiet"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{files:?}");
+        let merged: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(merged["summary"]["services"], 24);
+        assert_eq!(merged["scopes"].as_array().unwrap().len(), 10);
+        let id = merged["run"]["automation_id"].as_str().unwrap();
+        assert!(!id.contains("shard"), "{id}");
+    }
+}
+
+/// `--shard` without `--org` or `--accounts` would split the caller's one account: a shard
+/// without it would scan nothing and pass. It is a usage error, before any AWS call.
+#[test]
+fn shard_needs_an_account_set() {
+    let out = assert_cmd::Command::cargo_bin("apprunner-audit")
+        .unwrap()
+        .args(["scan", "--regions", "us-east-1", "--shard", "2/3"])
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("--shard splits the accounts of --org or --accounts"),
+        "{stderr}"
+    );
 }

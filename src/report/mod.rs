@@ -209,13 +209,23 @@ impl Report {
     }
 
     /// Combines the reports of several scans (typically `--shard` jobs of one organization) into
-    /// one, as if one scan had covered them all. `fail_on` defaults to the reports' own, which
-    /// must then agree.
+    /// one, as if one scan had covered them all. Each report comes with the name it is known by
+    /// (its file), for errors. `fail_on` defaults to the reports' own, which must then agree.
+    ///
+    /// Reports that could not have come from one scan are refused rather than combined into a
+    /// report that claims more than was checked: two reports covering the same account and
+    /// region (a report given twice would count its services twice), reports evaluated with
+    /// different rules (the merged report would claim every rule ran everywhere), and shards
+    /// that are not exactly shards 1 to N of one N (a merged report of an incomplete set is
+    /// named like the whole organization's, and uploaded under that category it would close
+    /// the alerts of the missing shards' accounts).
     pub fn merge(
-        reports: Vec<Report>,
+        named: Vec<(String, Report)>,
         fail_on: Option<FailOn>,
         automation_id: Option<String>,
     ) -> Result<Report, String> {
+        check_mergeable(&named)?;
+        let reports: Vec<Report> = named.into_iter().map(|(_, r)| r).collect();
         let first = reports.first().ok_or("no report to merge")?;
         let fail_on = match fail_on {
             Some(f) => f,
@@ -348,6 +358,97 @@ impl Report {
         }
         line
     }
+}
+
+/// Refuses reports that one scan could not have made together (see [`Report::merge`]).
+fn check_mergeable(named: &[(String, Report)]) -> Result<(), String> {
+    let Some((first_name, first)) = named.first() else {
+        return Err("no report to merge".into());
+    };
+    let rule_ids =
+        |r: &Report| -> BTreeSet<String> { r.rules.iter().map(|r| r.id.clone()).collect() };
+    let first_rules = rule_ids(first);
+    let mut covered: std::collections::BTreeMap<(&str, &str), &str> = Default::default();
+    for (name, report) in named {
+        for scope in &report.scopes {
+            let key = (scope.account_id.as_str(), scope.region.as_str());
+            if let Some(other) = covered.insert(key, name) {
+                return Err(format!(
+                    "{other} and {name} both cover account {} in region {}: give each scan's report once (the shards of one scan never overlap)",
+                    scope.account_id, scope.region
+                ));
+            }
+        }
+        let rules = rule_ids(report);
+        if rules != first_rules {
+            let only = |a: &BTreeSet<String>, b: &BTreeSet<String>| {
+                let ids: Vec<&str> = a.difference(b).map(String::as_str).collect();
+                if ids.is_empty() {
+                    "none".to_string()
+                } else {
+                    ids.join(", ")
+                }
+            };
+            return Err(format!(
+                "{first_name} and {name} were evaluated with different rules (only in {first_name}: {}; only in {name}: {}): scan every part with the same --enable, --disable and --rules",
+                only(&first_rules, &rules),
+                only(&rules, &first_rules)
+            ));
+        }
+    }
+    // Shards: all or none, of one count, each index once, none missing.
+    let shards: Vec<(&str, Option<(u32, u32)>)> = named
+        .iter()
+        .map(|(name, r)| (name.as_str(), shard_of(&r.automation_id)))
+        .collect();
+    if let Some((sharded, (_, count))) = shards.iter().find_map(|(name, s)| s.map(|s| (*name, s))) {
+        let mut seen: std::collections::BTreeMap<u32, &str> = Default::default();
+        for (name, shard) in &shards {
+            match shard {
+                None => {
+                    return Err(format!(
+                        "{sharded} is one shard of a scan but {name} is not: merge the reports of shards 1 to {count} of one scan"
+                    ));
+                }
+                Some((_, n)) if *n != count => {
+                    return Err(format!(
+                        "{sharded} is a shard of {count} but {name} a shard of {n}: merge the reports of shards 1 to {count} of one scan"
+                    ));
+                }
+                Some((k, _)) => {
+                    if let Some(other) = seen.insert(*k, name) {
+                        return Err(format!(
+                            "{other} and {name} are both shard {k} of {count}: give each shard's report once"
+                        ));
+                    }
+                }
+            }
+        }
+        let missing: Vec<String> = (1..=count)
+            .filter(|k| !seen.contains_key(k))
+            .map(|k| k.to_string())
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "{} {} of {count} {} missing: merge the reports of all {count} shards (a partial set would be reported, and uploaded, as the whole scan)",
+                if missing.len() == 1 {
+                    "shard"
+                } else {
+                    "shards"
+                },
+                missing.join(", "),
+                if missing.len() == 1 { "is" } else { "are" }
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The shard (index, count) a report's category names, from [`shard_automation_id`].
+fn shard_of(automation_id: &str) -> Option<(u32, u32)> {
+    let last = automation_id.trim_end_matches('/').rsplit('/').next()?;
+    let (index, count) = last.strip_prefix("shard-")?.split_once("-of-")?;
+    Some((index.parse().ok()?, count.parse().ok()?))
 }
 
 /// `apprunner-audit/<accounts>/<regions>/`: the scope of the scan, so that scans of different
