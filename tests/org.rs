@@ -278,6 +278,144 @@ fn org_scan_covers_active_accounts_with_their_roles_and_reports_what_it_could_no
     }
 }
 
+/// The largest number of `calls` in flight at once at the emulator (arrival to answer).
+fn peak_in_flight<'a>(calls: impl IntoIterator<Item = &'a support::Call>) -> usize {
+    let mut events: Vec<(std::time::Duration, i32)> = Vec::new();
+    for c in calls {
+        events.push((c.at, 1));
+        events.push((c.at + c.took, -1));
+    }
+    // An answer before an arrival at the same instant: they did not overlap.
+    events.sort();
+    let (mut now, mut peak) = (0i32, 0i32);
+    for (_, step) in events {
+        now += step;
+        peak = peak.max(now);
+    }
+    peak as usize
+}
+
+/// `--accounts` scans the named accounts and no other, assuming `--role-name` with
+/// `--external-id` and `--role-session-name` (as STS receives them). Every call stays within
+/// its caps: with `--region-concurrency 1`, one call at a time per service x account x region,
+/// and four `AssumeRole` at a time (the caller's STS gate is four times a region's cap).
+#[test]
+fn accounts_list_is_scanned_with_the_role_options_within_the_caps() {
+    let org = organization();
+    let named: Vec<String> = org
+        .active
+        .iter()
+        .filter(|a| **a != org.unassumable)
+        .take(3)
+        .cloned()
+        .chain((1..=6).map(|i| format!("90000000000{i}")))
+        .collect();
+    assert!(named.iter().any(|a| a == MANAGEMENT));
+    let emu = AppRunnerEmulator::start(
+        org.scenario(|account, region| {
+            (1..=3)
+                .map(|i| service(account, region, &format!("api-{i}-{account}")).build())
+                .collect()
+        })
+        .latency(std::time::Duration::from_millis(60)),
+    );
+    let list = named.join(",");
+    let (status, doc, stderr) = org.scan(
+        &emu,
+        &[
+            "--accounts",
+            list.as_str(),
+            "--regions",
+            "us-east-1,eu-west-1",
+            "--role-name",
+            "AuditRole",
+            "--external-id",
+            "ext-4217",
+            "--role-session-name",
+            "audit-ci",
+            "--region-concurrency",
+            "1",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(doc.is_object(), "{stderr}");
+    assert!(errors(&doc).is_empty(), "{stderr}");
+    // The api-* services have no customer managed key: a finding in every named account that
+    // has services, none in the others.
+    assert_eq!(status, 1, "{stderr}");
+    let scanned: BTreeSet<String> = doc["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["account_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(scanned, named.iter().cloned().collect::<BTreeSet<_>>());
+    let found: BTreeSet<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["account_id"].as_str().unwrap())
+        .collect();
+    let with_services: BTreeSet<&str> = named
+        .iter()
+        .map(String::as_str)
+        .filter(|a| org.active.iter().any(|x| x == a))
+        .collect();
+    assert_eq!(found, with_services);
+
+    let calls = emu.calls();
+    // One AssumeRole per named account but the caller's, as STS received it.
+    let assumed: Vec<&support::Call> = calls
+        .iter()
+        .filter(|c| c.operation == "AssumeRole")
+        .collect();
+    let roles: BTreeSet<&str> = assumed.iter().map(|c| c.form["RoleArn"].as_str()).collect();
+    let expected: BTreeSet<String> = named
+        .iter()
+        .filter(|a| *a != MANAGEMENT)
+        .map(|a| format!("arn:aws:iam::{a}:role/AuditRole"))
+        .collect();
+    assert_eq!(roles, expected.iter().map(String::as_str).collect());
+    assert_eq!(assumed.len(), expected.len());
+    for call in &assumed {
+        assert_eq!(
+            call.form.get("ExternalId").map(String::as_str),
+            Some("ext-4217")
+        );
+        assert_eq!(
+            call.form.get("RoleSessionName").map(String::as_str),
+            Some("audit-ci")
+        );
+    }
+    // No call as, or about, an account that was not named.
+    for other in org.active.iter().chain([&org.suspended]) {
+        if named.contains(other) {
+            continue;
+        }
+        assert!(
+            calls.iter().all(|c| c.account != *other
+                && !c.resource.as_deref().unwrap_or("").contains(other.as_str())),
+            "{other} was not named but was called"
+        );
+    }
+    // Eight AssumeRole calls were ready at once; four at a time went.
+    assert_eq!(peak_in_flight(assumed.iter().copied()), 4);
+    // Four services per account x region, described one at a time.
+    let mut scopes: BTreeMap<(&str, &str), Vec<&support::Call>> = BTreeMap::new();
+    for c in calls
+        .iter()
+        .filter(|c| c.service == "apprunner" && with_services.contains(c.account.as_str()))
+    {
+        scopes.entry((&c.account, &c.region)).or_default().push(c);
+    }
+    assert_eq!(scopes.len(), 6, "3 accounts with services x 2 regions");
+    for (scope, calls) in scopes {
+        assert!(calls.len() >= 9, "{scope:?}: list, 4 describe, 4 domains");
+        assert_eq!(peak_in_flight(calls), 1, "{scope:?}");
+    }
+}
+
 #[test]
 fn org_listing_denied_is_exit_2() {
     let org = organization();

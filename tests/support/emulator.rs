@@ -386,6 +386,9 @@ pub struct Call {
     pub service_arn: Option<String>,
     /// What the request names: `ServiceArn`, KMS `KeyId`, STS `RoleArn` or `AccountId`, if any.
     pub resource: Option<String>,
+    /// Every field of a form-encoded body (STS's awsQuery: `RoleSessionName`, `ExternalId`...),
+    /// decoded; empty for JSON bodies.
+    pub form: BTreeMap<String, String>,
     /// 16 hex digits identifying the request (service, operation, account, region, body):
     /// equal for identical requests, e.g. a retry.
     pub request_digest: String,
@@ -994,6 +997,17 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Every field of a form-encoded body, decoded.
+fn form_fields(body: &str) -> BTreeMap<String, String> {
+    body.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
 /// A field of a form-encoded body.
 fn form_field(body: &str, name: &str) -> Option<String> {
     body.split('&').find_map(|pair| {
@@ -1254,6 +1268,7 @@ fn serve_apprunner(shared: &Shared, incoming: &Incoming) -> (HttpResponse, Durat
             account,
             service_arn: service_arn.clone(),
             resource: service_arn,
+            form: BTreeMap::new(),
             request_digest: format!("{identity:016x}"),
             fault: answer.error_code.clone(),
             injected,
@@ -1411,6 +1426,11 @@ fn serve_forwarded(
             account,
             service_arn: None,
             resource,
+            form: if query {
+                form_fields(&body_text)
+            } else {
+                BTreeMap::new()
+            },
             request_digest: format!("{identity:016x}"),
             fault: error_code,
             injected,

@@ -10,7 +10,8 @@
 //!   once up front (a failure is a collection error for that account, and the scan goes on) and
 //!   the credentials are cached and refreshed before they expire, so long scans keep working.
 
-use super::{RefuseEmptyAnswers, SetupError, error_chain, setup_failure};
+use super::limits::{Gate, Limits, Priority};
+use super::{RefuseEmptyAnswers, RoleOptions, SetupError, error_chain, setup_failure};
 use crate::inventory::CollectionError;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{Region, SdkConfig};
@@ -140,17 +141,27 @@ pub async fn organization_accounts(
     Ok(())
 }
 
-/// Credentials from an assumed role, fetched once and reused until five minutes before they
-/// expire. The SDK's identity cache sits on top; this layer exists so that the up-front check
-/// of each account's role is the same `AssumeRole` call the scan then uses.
+/// Credentials from an assumed role, fetched once and reused while they have more than five
+/// minutes left. The SDK's identity cache sits on top and asks again when its own copy is
+/// about to expire (its default buffer is 10 seconds), so a long scan re-assumes the role
+/// then. This layer exists so that the up-front check of each account's role is the same
+/// `AssumeRole` call the scan then uses.
+///
+/// Every `AssumeRole` waits for a permit of the caller's STS gate: all of them come from the
+/// caller's account, and `--accounts` with a thousand accounts would otherwise send a thousand
+/// at once. The first one of an account also takes a scan-wide permit, like any other call; a
+/// refresh does not, because it runs inside calls that already hold one: if all of them were
+/// held by calls waiting for the refresh, it would wait forever.
 #[derive(Debug)]
 struct CachedRole {
     inner: AssumeRoleProvider,
     cache: tokio::sync::Mutex<Option<Credentials>>,
+    gate: Arc<Gate>,
+    limits: Limits,
 }
 
 impl CachedRole {
-    async fn get(&self) -> Result<Credentials, CredentialsError> {
+    async fn get(&self, first: bool) -> Result<Credentials, CredentialsError> {
         let mut cache = self.cache.lock().await;
         if let Some(creds) = cache.as_ref() {
             let fresh = creds
@@ -160,6 +171,11 @@ impl CachedRole {
                 return Ok(creds.clone());
             }
         }
+        let _sts = self.gate.acquire(Priority::Chain).await;
+        let _global = match first {
+            true => Some(self.limits.global_permit(Priority::Chain).await),
+            false => None,
+        };
         let creds = self.inner.provide_credentials().await?;
         *cache = Some(creds.clone());
         Ok(creds)
@@ -174,39 +190,39 @@ impl ProvideCredentials for SharedRole {
     where
         Self: 'a,
     {
-        future::ProvideCredentials::new(self.0.get())
+        future::ProvideCredentials::new(self.0.get(false))
     }
 }
 
 /// The SDK configuration for one account: the caller's own, or one whose credentials come from
 /// the assumed role. A role that cannot be assumed is a collection error for the account.
-#[allow(clippy::too_many_arguments)]
 pub async fn account_config(
     base: &SdkConfig,
     caller: &str,
     account: &str,
     partition: &str,
-    role_name: &str,
-    external_id: Option<&str>,
-    session_name: &str,
+    role: &RoleOptions,
     sts_region: &str,
+    limits: &Limits,
 ) -> Result<SdkConfig, CollectionError> {
     if account == caller {
         return Ok(base.clone());
     }
-    let role_arn = format!("arn:{partition}:iam::{account}:role/{role_name}");
+    let role_arn = format!("arn:{partition}:iam::{account}:role/{}", role.name);
     let mut builder = AssumeRoleProvider::builder(&role_arn)
         .configure(base)
         .region(Region::new(sts_region.to_string()))
-        .session_name(session_name);
-    if let Some(id) = external_id {
+        .session_name(&role.session_name);
+    if let Some(id) = &role.external_id {
         builder = builder.external_id(id);
     }
     let role = SharedRole(Arc::new(CachedRole {
         inner: builder.build().await,
         cache: tokio::sync::Mutex::new(None),
+        gate: limits.role_gate(caller, sts_region),
+        limits: limits.clone(),
     }));
-    if let Err(e) = role.0.get().await {
+    if let Err(e) = role.0.get(true).await {
         let message = error_chain(&e);
         let code = [
             "AccessDenied",

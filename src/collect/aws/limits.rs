@@ -108,7 +108,7 @@ impl Gate {
 type ScopeGates = HashMap<(&'static str, String, String), Arc<Gate>>;
 
 /// Caps on API calls in flight: one for the whole scan, one per service x account x region.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Limits {
     global: Arc<Gate>,
     per_scope: usize,
@@ -132,6 +132,23 @@ impl Limits {
             .entry((service, account.to_string(), region.to_string()))
             .or_insert_with(|| Gate::new(self.per_scope))
             .clone()
+    }
+
+    /// The gate of the caller's `AssumeRole` calls (all from one account to one STS endpoint):
+    /// four times a region's cap, as every account of an organization needs one and, 8 at a
+    /// time, they would come in waves on the scan's critical path.
+    pub fn role_gate(&self, caller: &str, sts_region: &str) -> Arc<Gate> {
+        self.scopes
+            .lock()
+            .expect("limits lock is never poisoned")
+            .entry(("sts", caller.to_string(), sts_region.to_string()))
+            .or_insert_with(|| Gate::new(self.per_scope * 4))
+            .clone()
+    }
+
+    /// A permit of the scan-wide cap alone, for a call made outside [`Limits::run`].
+    pub async fn global_permit(&self, priority: Priority) -> Permit {
+        self.global.acquire(priority).await
     }
 
     /// Runs one API call (its retries included) within both caps. The scope permit is taken

@@ -847,7 +847,7 @@ enum Done {
 }
 
 /// The role assumed in each account but the caller's.
-struct RoleOptions {
+pub struct RoleOptions {
     name: String,
     external_id: Option<String>,
     session_name: String,
@@ -873,10 +873,9 @@ impl AccountJob {
             &self.caller,
             &self.account,
             &self.partition,
-            &self.role.name,
-            self.role.external_id.as_deref(),
-            &self.role.session_name,
+            &self.role,
             &self.home_region,
+            &self.limits,
         )
         .await;
         let config = match config {
