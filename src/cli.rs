@@ -390,6 +390,10 @@ fn scan(args: ScanArgs) -> Result<i32> {
             })?;
     }
 
+    // A live scan's progress, on a terminal only; cleared if the scan ends without a report.
+    let progress = Progress::new(
+        args.from_inventory.is_none() && !args.quiet && std::io::stderr().is_terminal(),
+    );
     let inventory = match &args.from_inventory {
         Some(path) => match Inventory::load(path) {
             Ok(inv) => inv,
@@ -414,7 +418,6 @@ fn scan(args: ScanArgs) -> Result<i32> {
                 concurrency: args.concurrency as usize,
                 scope_concurrency: args.region_concurrency as usize,
             };
-            let progress = Progress::new(!args.quiet && std::io::stderr().is_terminal());
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -428,7 +431,6 @@ fn scan(args: ScanArgs) -> Result<i32> {
             // parked, and the connection pool open and idle, until the process exits, right
             // after the report.
             std::mem::forget(runtime);
-            progress.finish();
             match collected {
                 Ok((inv, leftovers)) => {
                     std::mem::forget(leftovers);
@@ -478,6 +480,7 @@ fn scan(args: ScanArgs) -> Result<i32> {
         args.fail_on,
         automation_id,
     );
+    progress.done(report.findings.len(), report.errors.len());
     timings.mark("build report");
     let status = emit(
         &report,

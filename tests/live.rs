@@ -319,6 +319,23 @@ fn clean_account_exits_0() {
     assert_eq!(run.status, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("No findings."));
     assert!(run.stdout.contains("0 findings (0 critical, 0 high, 0 medium, 0 low); 0 collection errors; 1 service scanned in 1 account and 1 region"), "{}", run.stdout);
+    // stderr is not a terminal here: no progress, and the table (which holds the summary) says
+    // it all.
+    assert_eq!(run.stderr, "", "nothing on a non-terminal stderr");
+    // A machine-readable report on stdout: stderr gets the summary line alone, and nothing
+    // with --quiet.
+    let run = scan(&emu, &["--format", "json"]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("0 findings (0 critical, 0 high, 0 medium, 0 low)"),
+        "{}",
+        run.stderr
+    );
+    let run = scan(&emu, &["--format", "json", "--quiet"]);
+    assert_eq!(run.status, 0, "{}", run.stderr);
+    assert_eq!(run.stderr, "", "--quiet");
 }
 
 /// A region denied by policy, a service whose domains cannot be read, a key whose endpoint is
