@@ -416,6 +416,55 @@ fn accounts_list_is_scanned_with_the_role_options_within_the_caps() {
     }
 }
 
+/// Assumed-role credentials that are about to expire are replaced before they are used: here
+/// they live a minute, less than the five minutes before expiry at which they are renewed, so
+/// every call in a member account asks for new ones. With two calls in flight over the whole
+/// scan, the calls waiting for the new credentials hold every scan-wide permit: the renewal
+/// must not wait for one of them (the scan would hang).
+#[test]
+fn expiring_role_credentials_are_renewed_before_use_without_deadlock() {
+    let org = organization();
+    let emu = AppRunnerEmulator::start(
+        org.scenario(|_, _| vec![])
+            .credentials_lifetime(std::time::Duration::from_secs(60)),
+    );
+    let out = scan_cmd_with(&emu, &org.moto, &Creds::testing())
+        .env("AWS_ENDPOINT_URL", emu.endpoint())
+        .args(["scan", "--org", "--regions", "us-east-1,eu-west-1"])
+        .args(["--concurrency", "2", "--format", "json"])
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "finished, clean: {stderr}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(errors(&doc).is_empty(), "{stderr}");
+    assert_eq!(doc["summary"]["services"], org.active.len() * REGIONS.len());
+    let calls = emu.calls();
+    for member in org.active.iter().filter(|a| **a != MANAGEMENT) {
+        let role = format!("arn:aws:iam::{member}:role/OrganizationAccountAccessRole");
+        let assumed = calls
+            .iter()
+            .filter(|c| c.operation == "AssumeRole" && c.fault.is_none())
+            .filter(|c| c.resource.as_deref() == Some(role.as_str()))
+            .count();
+        let made = calls.iter().filter(|c| c.account == *member).count();
+        // The first AssumeRole, then one for (nearly) every call made with the role.
+        assert!(made >= 6, "{member}: {made} calls");
+        assert!(
+            assumed > made / 2,
+            "{member}: {assumed} AssumeRole for {made} calls"
+        );
+        assert!(
+            calls
+                .iter()
+                .filter(|c| c.account == *member)
+                .all(|c| c.fault.is_none()),
+            "{member}: every call was answered"
+        );
+    }
+}
+
 #[test]
 fn org_listing_denied_is_exit_2() {
     let org = organization();

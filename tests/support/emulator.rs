@@ -90,6 +90,9 @@ pub struct Scenario {
     /// these permits from the end of its reading to its answer, latency sleep included, so this
     /// is how many requests can be in flight at once).
     pub workers: usize,
+    /// Lifetime of the credentials of forwarded `AssumeRole` answers: moto's `Expiration` is
+    /// replaced with the answer's time plus this. `None`: moto's own (an hour).
+    pub credentials_lifetime: Option<Duration>,
 }
 
 impl Default for Scenario {
@@ -104,6 +107,7 @@ impl Default for Scenario {
             forward_to: None,
             seed: DEFAULT_SEED,
             workers: DEFAULT_WORKERS,
+            credentials_lifetime: None,
         }
     }
 }
@@ -180,6 +184,12 @@ impl Scenario {
 
     pub fn latency_model(mut self, model: LatencyModel) -> Self {
         self.latency_model = model;
+        self
+    }
+
+    /// Assumed-role credentials expire `lifetime` after they are handed out.
+    pub fn credentials_lifetime(mut self, lifetime: Duration) -> Self {
+        self.credentials_lifetime = Some(lifetime);
         self
     }
 
@@ -1415,6 +1425,12 @@ fn serve_forwarded(
     if operation == "AssumeRole" && status == 200 {
         learn_assumed_role_account(shared, &body);
     }
+    let body = match scenario.credentials_lifetime {
+        Some(lifetime) if operation == "AssumeRole" && status == 200 => {
+            with_expiration(&body, std::time::SystemTime::now() + lifetime)
+        }
+        _ => body,
+    };
     let delay = scenario.answer_delay(incoming.arrived.elapsed());
     record(
         shared,
@@ -1455,6 +1471,18 @@ fn serve_forwarded(
         },
         delay.0,
     )
+}
+
+/// An STS `AssumeRole` answer (XML) whose credentials expire at `at` instead.
+fn with_expiration(body: &[u8], at: std::time::SystemTime) -> Vec<u8> {
+    let text = String::from_utf8_lossy(body);
+    let (Some(start), Some(end)) = (text.find("<Expiration>"), text.find("</Expiration>")) else {
+        return body.to_vec();
+    };
+    let stamp = aws_smithy_types::DateTime::from(at)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .expect("a time in range");
+    format!("{}<Expiration>{stamp}{}", &text[..start], &text[end..]).into_bytes()
 }
 
 /// Headers that belong to one connection, never forwarded.

@@ -13,6 +13,7 @@
 use super::limits::{Gate, Limits, Priority};
 use super::{RefuseEmptyAnswers, RoleOptions, SetupError, error_chain, setup_failure};
 use crate::inventory::CollectionError;
+use aws_config::identity::IdentityCache;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{Region, SdkConfig};
 use aws_credential_types::Credentials;
@@ -142,9 +143,10 @@ pub async fn organization_accounts(
 }
 
 /// Credentials from an assumed role, fetched once and reused while they have more than five
-/// minutes left. The SDK's identity cache sits on top and asks again when its own copy is
-/// about to expire (its default buffer is 10 seconds), so a long scan re-assumes the role
-/// then. This layer exists so that the up-front check of each account's role is the same
+/// minutes left. The account's SDK identity cache sits on top, with a buffer of five minutes
+/// (jittered by the SDK down to half of that): it asks again 2.5 to 5 minutes before they
+/// expire, which this layer then always answers with a new `AssumeRole`, leaving minutes for its
+/// retries. This layer exists so that the up-front check of each account's role is the same
 /// `AssumeRole` call the scan then uses.
 ///
 /// Every `AssumeRole` waits for a permit of the caller's STS gate: all of them come from the
@@ -152,6 +154,9 @@ pub async fn organization_accounts(
 /// at once. The first one of an account also takes a scan-wide permit, like any other call; a
 /// refresh does not, because it runs inside calls that already hold one: if all of them were
 /// held by calls waiting for the refresh, it would wait forever.
+/// How long before they expire assumed-role credentials are replaced.
+const REFRESH_BEFORE_EXPIRY_SECS: u64 = 300;
+
 #[derive(Debug)]
 struct CachedRole {
     inner: AssumeRoleProvider,
@@ -164,9 +169,9 @@ impl CachedRole {
     async fn get(&self, first: bool) -> Result<Credentials, CredentialsError> {
         let mut cache = self.cache.lock().await;
         if let Some(creds) = cache.as_ref() {
-            let fresh = creds
-                .expiry()
-                .is_none_or(|t| t > SystemTime::now() + Duration::from_secs(300));
+            let fresh = creds.expiry().is_none_or(|t| {
+                t > SystemTime::now() + Duration::from_secs(REFRESH_BEFORE_EXPIRY_SECS)
+            });
             if fresh {
                 return Ok(creds.clone());
             }
@@ -246,6 +251,11 @@ pub async fn account_config(
     Ok(base
         .to_builder()
         .credentials_provider(SharedCredentialsProvider::new(role))
+        .identity_cache(
+            IdentityCache::lazy()
+                .buffer_time(Duration::from_secs(REFRESH_BEFORE_EXPIRY_SECS))
+                .build(),
+        )
         .build())
 }
 
