@@ -184,6 +184,15 @@ fn parse_fail_on(s: &str) -> Result<FailOn, String> {
     s.parse()
 }
 
+/// A line on stderr, or nothing if stderr is gone (a closed pipe), where `eprintln!` would panic
+/// (and, from the panic hook, abort).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// A problem with the user's input or environment: exit status 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -196,7 +205,8 @@ fn usage(message: impl Into<String>) -> anyhow::Error {
 /// Runs the command line and returns the exit status.
 pub fn main() -> i32 {
     std::panic::set_hook(Box::new(|info| {
-        eprintln!(
+        let info = info.to_string().replace('\n', " ");
+        say!(
             "apprunner-audit: internal error (a bug, please report it): {info}; no report was produced"
         );
     }));
@@ -217,7 +227,7 @@ pub fn main() -> i32 {
                 .filter(|l| !l.is_empty())
                 .collect::<Vec<_>>()
                 .join(" ");
-            eprintln!("apprunner-audit: {line}");
+            say!("apprunner-audit: {line}");
             return EXIT_USAGE;
         }
     };
@@ -232,7 +242,7 @@ pub fn main() -> i32 {
             if is_broken_pipe(&e) {
                 return 0;
             }
-            eprintln!("apprunner-audit: error: {e:#}");
+            say!("apprunner-audit: error: {e:#}");
             EXIT_USAGE
         }
         Err(_) => EXIT_USAGE,
@@ -256,61 +266,169 @@ fn catalog(dir: Option<&Path>) -> Result<Catalog> {
     Ok(catalog)
 }
 
-/// Where the report goes; a file is created before any scanning so that an unwritable path fails
-/// fast, and removed again when no report is written.
+/// Where the report goes.
+///
+/// A report file is written beside its destination under a temporary name, created before any
+/// scanning (an unwritable directory fails fast), and renamed over the destination once whole:
+/// a scan that fails, or is killed, leaves the previous report as it was (or no file), never a
+/// truncated one. A destination that exists and is not a regular file (`/dev/null`, a pipe, a
+/// terminal, a dangling symlink) is written in place and never removed. `-` is stdout.
 enum Sink {
     Stdout,
-    File { path: PathBuf, file: std::fs::File },
+    /// Written in place.
+    InPlace {
+        what: &'static str,
+        path: PathBuf,
+        file: std::fs::File,
+    },
+    /// Written to `temp`, then renamed to `target` (the destination, its symlinks resolved).
+    Replace {
+        what: &'static str,
+        path: PathBuf,
+        target: PathBuf,
+        temp: Partial,
+        file: std::fs::File,
+    },
+}
+
+/// A temporary file that is removed unless it became the destination: whatever ends the run
+/// early (an error, `?`) leaves nothing behind.
+struct Partial(Option<PathBuf>);
+
+impl Partial {
+    /// Renames the file to `target`; it is then no longer removed.
+    fn rename_to(mut self, target: &Path) -> std::io::Result<()> {
+        let temp = self.0.as_deref().expect("set until renamed");
+        std::fs::rename(temp, target)?;
+        self.0 = None;
+        Ok(())
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if let Some(temp) = self.0.take() {
+            let _ = std::fs::remove_file(temp);
+        }
+    }
 }
 
 impl Sink {
-    fn open(path: Option<&Path>) -> Result<Sink> {
+    /// The report's destination: `--output` or stdout.
+    fn report(path: Option<&Path>) -> Result<Sink> {
         match path {
             None => Ok(Sink::Stdout),
-            Some(path) => {
-                let file = std::fs::File::create(path).map_err(|e| {
-                    usage(format!(
-                        "cannot write the report to {}: {e}: choose a writable --output path",
-                        path.display()
-                    ))
-                })?;
-                Ok(Sink::File {
-                    path: path.to_path_buf(),
-                    file,
-                })
-            }
+            Some(path) if path.as_os_str() == "-" => Ok(Sink::Stdout),
+            Some(path) => Sink::file(path, "report", "--output"),
         }
     }
 
-    fn abandon(self) {
-        if let Sink::File { path, file } = self {
-            drop(file);
-            let _ = std::fs::remove_file(path);
+    /// A file for `what`, named by `flag`.
+    fn file(path: &Path, what: &'static str, flag: &str) -> Result<Sink> {
+        let cannot = |e: std::io::Error| {
+            usage(format!(
+                "cannot write the {what} to {}: {e}: choose a writable {flag} path",
+                path.display()
+            ))
+        };
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                return Err(usage(format!(
+                    "{flag} {} is a directory: name a file",
+                    path.display()
+                )));
+            }
+            Ok(meta) if !meta.is_file() => {
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(cannot)?;
+                return Ok(Sink::InPlace {
+                    what,
+                    path: path.to_path_buf(),
+                    file,
+                });
+            }
+            _ => {}
         }
+        let target = match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_symlink() => match std::fs::canonicalize(path) {
+                Ok(target) => target,
+                // Dangling: written through the link, which creates its target.
+                Err(_) => {
+                    let file = std::fs::File::create(path).map_err(cannot)?;
+                    return Ok(Sink::InPlace {
+                        what,
+                        path: path.to_path_buf(),
+                        file,
+                    });
+                }
+            },
+            _ => path.to_path_buf(),
+        };
+        let name = target
+            .file_name()
+            .ok_or_else(|| usage(format!("{flag} {} names no file", path.display())))?;
+        let mut temp_name = std::ffi::OsString::from(".");
+        temp_name.push(name);
+        temp_name.push(format!(".{}.partial", std::process::id()));
+        let temp = target.with_file_name(temp_name);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(cannot)?;
+        Ok(Sink::Replace {
+            what,
+            path: path.to_path_buf(),
+            target,
+            temp: Partial(Some(temp)),
+            file,
+        })
     }
+
+    /// Nothing to write: the destination is left as it was (so does dropping the sink).
+    fn abandon(self) {}
 
     /// Streams `render` into the destination through a buffer (reports of large organizations
     /// are hundreds of megabytes; they are not held in memory twice).
     fn write_with(self, render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+        let write = |file: Box<dyn Write>| {
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+            render(&mut out).and_then(|_| out.flush())
+        };
         match self {
-            Sink::Stdout => {
-                let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-                render(&mut out)?;
-                out.flush()?;
-            }
-            Sink::File { path, file } => {
-                let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
-                if let Err(e) = render(&mut out).and_then(|_| out.flush()) {
-                    // No half-written report is left behind to be mistaken for a whole one.
-                    drop(out);
-                    let _ = std::fs::remove_file(&path);
+            Sink::Stdout => write(Box::new(std::io::stdout().lock()))?,
+            Sink::InPlace { what, path, file } => write(Box::new(file))
+                .with_context(|| format!("writing the {what} to {}", path.display()))?,
+            Sink::Replace {
+                what,
+                path,
+                target,
+                temp,
+                file,
+            } => {
+                // No half-written file is left behind to be mistaken for a whole one.
+                if let Err(e) = write(Box::new(file)).and_then(|_| temp.rename_to(&target)) {
                     return Err(e)
-                        .with_context(|| format!("writing the report to {}", path.display()));
+                        .with_context(|| format!("writing the {what} to {}", path.display()));
                 }
             }
         }
         Ok(())
     }
+}
+
+/// The file `path` names, its symlinks resolved, whether or not it exists yet (`None` if its
+/// directory cannot be resolved either).
+fn resolved(path: &Path) -> Option<PathBuf> {
+    std::fs::canonicalize(path).ok().or_else(|| {
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        Some(std::fs::canonicalize(parent).ok()?.join(path.file_name()?))
+    })
 }
 
 /// Phase timings on stderr when `APPRUNNER_AUDIT_TIMINGS` is set: for performance work on real
@@ -330,7 +448,7 @@ impl Timings {
 
     fn mark(&mut self, phase: &str) {
         if self.enabled {
-            eprintln!(
+            say!(
                 "apprunner-audit: timing: {phase} {:.3} s",
                 self.last.elapsed().as_secs_f64()
             );
@@ -375,20 +493,34 @@ fn scan(args: ScanArgs) -> Result<i32> {
             "--shard splits the accounts of --org or --accounts: add one of them, or drop --shard to scan the caller's account",
         ));
     }
-    let sink = Sink::open(args.output.as_deref())?;
-    if let Some(path) = &args.save_inventory {
-        // Fail before the scan, not after it, when the inventory cannot be written.
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| {
-                usage(format!(
-                    "cannot write the inventory to {}: {e}: choose a writable --save-inventory path",
-                    path.display()
-                ))
-            })?;
+    // One file for two of them: the report would replace the inventory it was made from, or
+    // the inventory and the report would overwrite each other.
+    let files = [
+        ("--output", args.output.as_deref()),
+        ("--from-inventory", args.from_inventory.as_deref()),
+        ("--save-inventory", args.save_inventory.as_deref()),
+    ];
+    for (i, (flag, path)) in files.iter().enumerate() {
+        for (other, other_path) in &files[i + 1..] {
+            if let (Some(a), Some(b)) = (path, other_path)
+                && a.as_os_str() != "-"
+                && resolved(a).is_some()
+                && resolved(a) == resolved(b)
+            {
+                return Err(usage(format!(
+                    "{flag} and {other} both name {}: choose another {flag} file",
+                    a.display()
+                )));
+            }
+        }
     }
+    // Both destinations are made ready before the scan: an unwritable one fails fast.
+    let sink = Sink::report(args.output.as_deref())?;
+    let inventory_sink = args
+        .save_inventory
+        .as_deref()
+        .map(|path| Sink::file(path, "inventory", "--save-inventory"))
+        .transpose()?;
 
     // A live scan's progress, on a terminal only; cleared if the scan ends without a report.
     let progress = Progress::new(
@@ -444,11 +576,8 @@ fn scan(args: ScanArgs) -> Result<i32> {
         }
     };
     timings.mark("collect or load");
-    if let Some(path) = &args.save_inventory
-        && let Err(e) = std::fs::write(path, inventory.to_json())
-    {
-        sink.abandon();
-        return Err(e).with_context(|| format!("writing the inventory to {}", path.display()));
+    if let Some(inventory_sink) = inventory_sink {
+        inventory_sink.write_with(|out| out.write_all(inventory.to_json().as_bytes()))?;
     }
 
     let catalog = match rules {
@@ -511,20 +640,25 @@ fn emit(
     let width = (!to_file && std::io::stdout().is_terminal())
         .then(terminal_width)
         .flatten();
-    sink.write_with(|out| match format {
+    let written = sink.write_with(|out| match format {
         Format::Table => table::render(report, width, out),
         Format::Json => json::render(report, out),
         Format::Sarif => sarif::render(report, rules, out),
-    })?;
+    });
+    match written {
+        // The reader went away (`| head`): the gate's answer stands, whatever was read of it.
+        Err(e) if is_broken_pipe(&e) => return Ok(report.exit_status()),
+        written => written?,
+    }
     if format == Format::Sarif && report.findings.len() > sarif::GITHUB_MAX_RESULTS && !quiet {
-        eprintln!(
+        say!(
             "apprunner-audit: warning: {} results exceed GitHub code scanning's {} results per run: split the scan with --shard or --regions and upload each part with its own category",
             report.findings.len(),
             sarif::GITHUB_MAX_RESULTS
         );
     }
     if !quiet && (format != Format::Table || to_file) {
-        eprintln!("apprunner-audit: {}", report.summary_line());
+        say!("apprunner-audit: {}", report.summary_line());
     }
     Ok(report.exit_status())
 }
@@ -554,7 +688,7 @@ fn merge(args: MergeArgs) -> Result<i32> {
         })?;
         rules.push(rule);
     }
-    let sink = Sink::open(args.output.as_deref())?;
+    let sink = Sink::report(args.output.as_deref())?;
     emit(
         &report,
         &rules,

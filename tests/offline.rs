@@ -233,6 +233,96 @@ fn output_file_gets_the_report_and_stdout_stays_empty() {
     assert_eq!(written["version"], "2.1.0");
 }
 
+/// A report file is replaced only by a whole report: a run that fails leaves the previous one
+/// byte for byte, and no temporary file; a destination that is not a regular file (here
+/// `/dev/null`, through a symlink) is written in place and never removed; a report never
+/// replaces the inventory it is made from; `-` is stdout.
+#[test]
+fn output_file_is_replaced_only_by_a_whole_report() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("output-replace");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("report.sarif");
+    let out_arg = out.to_str().unwrap();
+    let first = scan_demo(&["--format", "sarif", "--output", out_arg, "--quiet"]);
+    assert_eq!(first.status, 1, "{}", first.stderr);
+    let before = std::fs::read(&out).unwrap();
+    let bad = dir.join("bad-inventory.json");
+    std::fs::write(&bad, "{\"schema_version\": 1").unwrap();
+    let failed = scan_file(&bad, &["--format", "sarif", "--output", out_arg]);
+    assert_eq!(failed.status, 2, "{}", failed.stderr);
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        before,
+        "the previous report is intact"
+    );
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        left.iter().filter(|n| n.ends_with(".partial")).count(),
+        0,
+        "{left:?}"
+    );
+
+    let device = dir.join("null-link");
+    std::os::unix::fs::symlink("/dev/null", &device).unwrap();
+    for inventory in [bad.as_path(), Path::new(DEMO)] {
+        let r = scan_file(
+            inventory,
+            &["--output", device.to_str().unwrap(), "--quiet"],
+        );
+        assert!(r.status == 1 || r.status == 2, "{}", r.stderr);
+        let meta = std::fs::metadata(&device).expect("the device is still there");
+        assert!(!meta.is_file(), "still /dev/null, not a regular file");
+    }
+
+    let inventory = dir.join("inventory.json");
+    std::fs::copy(DEMO, &inventory).unwrap();
+    let same = scan_file(&inventory, &["--output", inventory.to_str().unwrap()]);
+    assert_eq!(same.status, 2);
+    assert_eq!(same.stderr.lines().count(), 1, "{}", same.stderr);
+    assert!(
+        same.stderr
+            .contains("--output and --from-inventory both name"),
+        "{}",
+        same.stderr
+    );
+    assert_eq!(
+        std::fs::read(&inventory).unwrap(),
+        std::fs::read(DEMO).unwrap()
+    );
+
+    let dash = scan_demo(&["--format", "json", "--output", "-", "--quiet"]);
+    assert_eq!(dash.status, 1);
+    assert!(dash.stdout.starts_with('{'), "the report went to stdout");
+}
+
+/// The exit status is the gate's even when the reader of the report goes away (`| head`), and
+/// a closed stderr never aborts the process.
+#[test]
+fn closed_pipes_keep_the_exit_status() {
+    use std::process::Stdio;
+    let exe = assert_cmd::cargo::cargo_bin("apprunner-audit");
+    let mut reader_gone = std::process::Command::new(&exe)
+        .args(["scan", "--from-inventory", DEMO, "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(reader_gone.stdout.take());
+    assert_eq!(reader_gone.wait().unwrap().code(), Some(1), "findings");
+    let mut stderr_gone = std::process::Command::new(&exe)
+        .args(["scan", "--from-inventory", "/nonexistent/inventory.json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(stderr_gone.stderr.take());
+    assert_eq!(stderr_gone.wait().unwrap().code(), Some(2), "a usage error");
+}
+
 #[test]
 fn rules_catalog_and_explain() {
     let r = run(&["rules"]);

@@ -256,7 +256,7 @@ impl Report {
         let mut findings = Vec::new();
         let mut errors = Vec::new();
         let mut notices = Vec::new();
-        let mut services = 0;
+        let mut services: usize = 0;
         for r in reports {
             for s in r.scopes {
                 let complete = scopes.entry((s.account_id, s.region)).or_insert(true);
@@ -268,7 +268,9 @@ impl Report {
             findings.extend(r.findings);
             errors.extend(r.errors);
             notices.extend(r.notices);
-            services += r.services;
+            services = services
+                .checked_add(r.services)
+                .ok_or("the reports' service counts add up past any real organization: one of them is not a report of this tool")?;
         }
         findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         findings.dedup_by(|a, b| a.fingerprint == b.fingerprint);
