@@ -66,21 +66,22 @@ struct ScanArgs {
     #[arg(
         long,
         default_value = "OrganizationAccountAccessRole",
+        value_parser = parse_role_name,
         value_name = "NAME"
     )]
     role_name: String,
     /// External ID to pass when assuming the role.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_parser = parse_external_id, value_name = "ID")]
     external_id: Option<String>,
     /// Session name of the assumed roles (shows in CloudTrail).
-    #[arg(long, default_value = "apprunner-audit", value_name = "NAME")]
+    #[arg(long, default_value = "apprunner-audit", value_parser = parse_session_name, value_name = "NAME")]
     role_session_name: String,
     /// Scan only slice K of N of the accounts (e.g. 2/8), for parallel jobs; merge their JSON
     /// reports with `apprunner-audit merge`.
     #[arg(long, value_name = "K/N", value_parser = Shard::parse)]
     shard: Option<Shard>,
     /// Re-scan a saved inventory instead of calling AWS (no AWS call at all).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["profile", "regions", "save_inventory", "org", "accounts", "shard", "adaptive_retries"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["profile", "regions", "save_inventory", "org", "accounts", "shard", "adaptive_retries", "role_name", "external_id", "role_session_name", "max_attempts", "concurrency", "region_concurrency"])]
     from_inventory: Option<PathBuf>,
     /// Also write the collected inventory (versioned JSON, secret values masked) to FILE.
     #[arg(long, value_name = "FILE")]
@@ -121,7 +122,7 @@ struct ScanArgs {
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64), value_name = "N")]
     region_concurrency: u32,
     /// SARIF `automationDetails.id` (default: derived from the accounts and regions scanned).
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_parser = parse_automation_id, value_name = "ID")]
     automation_id: Option<String>,
     /// No progress or summary on stderr.
     #[arg(long, short = 'q')]
@@ -146,7 +147,7 @@ struct MergeArgs {
     #[arg(long, value_name = "DIR")]
     rules: Option<PathBuf>,
     /// SARIF `automationDetails.id` (default: derived from the merged accounts and regions).
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_parser = parse_automation_id, value_name = "ID")]
     automation_id: Option<String>,
     /// No summary on stderr.
     #[arg(long, short = 'q')]
@@ -182,6 +183,50 @@ enum RulesAction {
 
 fn parse_fail_on(s: &str) -> Result<FailOn, String> {
     s.parse()
+}
+
+/// `text` if it is `min..=max` characters of ASCII letters, digits and `extra`, as IAM and STS
+/// require of the name; else why not. Checked here, a typo is one usage error, not an
+/// `AssumeRole` failure in every account of the organization.
+fn iam_name(text: &str, what: &str, min: usize, max: usize, extra: &str) -> Result<String, String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || extra.contains(c);
+    if !(min..=max).contains(&text.chars().count()) || !text.chars().all(allowed) {
+        return Err(format!(
+            "'{text}' is not a valid {what}: {min} to {max} characters of letters, digits and {}",
+            extra
+                .chars()
+                .map(String::from)
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+    }
+    Ok(text.to_string())
+}
+
+/// A role name, optionally after its path (`security/AuditRole`).
+fn parse_role_name(s: &str) -> Result<String, String> {
+    iam_name(
+        s,
+        "IAM role name (with its path, if any)",
+        1,
+        576,
+        "_+=,.@-/",
+    )
+}
+
+fn parse_session_name(s: &str) -> Result<String, String> {
+    iam_name(s, "role session name", 2, 64, "_+=,.@-")
+}
+
+fn parse_external_id(s: &str) -> Result<String, String> {
+    iam_name(s, "external ID", 2, 1224, "_+=,.@:/-")
+}
+
+fn parse_automation_id(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        return Err("the SARIF category is empty: name it, e.g. apprunner-audit/prod/".into());
+    }
+    Ok(s.to_string())
 }
 
 /// A line on stderr, or nothing if stderr is gone (a closed pipe), where `eprintln!` would panic

@@ -417,6 +417,38 @@ fn bad_input_is_one_line_and_exit_2() {
             "unknown region 'mars-north-1'",
         ),
         (
+            vec!["scan".into(), "--role-session-name".into(), "a b/c".into()],
+            "not a valid role session name",
+        ),
+        (
+            vec!["scan".into(), "--role-name".into(), "".into()],
+            "not a valid IAM role name",
+        ),
+        (
+            vec!["scan".into(), "--external-id".into(), "x".into()],
+            "not a valid external ID",
+        ),
+        (
+            vec![
+                "scan".into(),
+                "--from-inventory".into(),
+                DEMO.into(),
+                "--concurrency".into(),
+                "4".into(),
+            ],
+            "cannot be used with '--concurrency",
+        ),
+        (
+            vec![
+                "scan".into(),
+                "--from-inventory".into(),
+                DEMO.into(),
+                "--automation-id".into(),
+                " ".into(),
+            ],
+            "the SARIF category is empty",
+        ),
+        (
             vec![
                 "scan".into(),
                 "--from-inventory".into(),

@@ -78,14 +78,23 @@ fn contains_any<'b, 'v>(
     Ok(CowVal::owned(CelBool::from(found)))
 }
 
-/// A rule file that could not be loaded: where and why.
+/// A rule file that could not be loaded: where and why (line and column 0: the whole file, or
+/// the directory, and no position is shown).
 #[derive(Debug, thiserror::Error)]
-#[error("{file}:{line}:{column}: {message}")]
 pub struct RuleError {
     pub file: String,
     pub line: usize,
     pub column: usize,
     pub message: String,
+}
+
+impl std::fmt::Display for RuleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.line, self.column) {
+            (0, 0) => write!(f, "{}: {}", self.file, self.message),
+            (line, column) => write!(f, "{}:{line}:{column}: {}", self.file, self.message),
+        }
+    }
 }
 
 /// Which inventory facts a rule needs beyond the service itself.
@@ -563,7 +572,10 @@ impl Catalog {
             let path = entry
                 .map_err(|e| unreadable(format!("cannot list rules directory: {e}")))?
                 .path();
-            if path.extension().is_some_and(|e| e == "toml") {
+            if path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+            {
                 paths.push(path);
             }
         }
