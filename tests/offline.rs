@@ -516,6 +516,86 @@ fn bad_input_is_one_line_and_exit_2() {
     }
 }
 
+/// An inventory edited by hand (or written by another tool) that claims what no collector
+/// writes is refused, one line and exit 2, rather than passing rules silently: values in another
+/// spelling, facts marked unread without the error saying why, services outside every scope.
+#[test]
+fn inconsistent_inventories_are_refused() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("inconsistent");
+    std::fs::create_dir_all(&dir).unwrap();
+    let demo: Value = serde_json::from_str(&std::fs::read_to_string(DEMO).unwrap()).unwrap();
+    // A key with no error about it, and a service with no error about it.
+    let errors: Vec<String> = demo["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"].as_str().unwrap().to_string())
+        .collect();
+    let key = demo["keys"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .find(|k| !errors.contains(k))
+        .unwrap()
+        .clone();
+    let service = demo["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|s| !errors.iter().any(|e| e == s["arn"].as_str().unwrap()))
+        .unwrap();
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let k = key.clone();
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "key-state-spelling",
+            Box::new(move |d| d["keys"][&k]["state"] = "disabled".into()),
+            "is 'disabled', which is not one of",
+        ),
+        (
+            "rotation-unknown",
+            Box::new({
+                let k = key.clone();
+                move |d| d["keys"][&k]["rotation"]["status"] = "unknown".into()
+            }),
+            "was not fully read",
+        ),
+        (
+            "key-unread",
+            Box::new({
+                let k = key.clone();
+                move |d| d["keys"][&k]["state"] = Value::Null
+            }),
+            "was not fully read",
+        ),
+        (
+            "domains-unread",
+            Box::new(move |d| d["services"][service]["custom_domains"] = Value::Null),
+            "custom domains of service",
+        ),
+        (
+            "service-status-spelling",
+            Box::new(move |d| d["services"][service]["status"] = "running".into()),
+            "service status is 'running'",
+        ),
+        (
+            "no-scopes",
+            Box::new(|d| d["scopes"] = Value::Array(vec![])),
+            "which the inventory's scopes do not list",
+        ),
+    ];
+    for (name, edit, expected) in cases {
+        let mut doc = demo.clone();
+        edit(&mut doc);
+        let path = dir.join(format!("{name}.json"));
+        std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+        let r = scan_file(&path, &[]);
+        assert_eq!(r.status, 2, "{name}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{name}: {}", r.stderr);
+        assert!(r.stderr.contains(expected), "{name}: {}", r.stderr);
+    }
+}
+
 #[test]
 fn saved_inventory_round_trips_through_a_rescan() {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("resaved.json");

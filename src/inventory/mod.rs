@@ -359,16 +359,65 @@ impl Inventory {
     }
 
     /// What a collector always writes, checked for files written or edited by hand: something
-    /// unread must come with the error saying so, or rules would pass it silently.
+    /// unread must come with the error saying so, every service must lie in a scope the
+    /// inventory covers, and the values rules compare must be ones AWS (or the collector)
+    /// writes, in AWS's spelling: a `disabled` key state or a rotation status `unknown` without
+    /// its error would otherwise pass rules silently.
     pub fn check_consistency(&self) -> Result<(), String> {
+        let explained = |resource: &str| self.errors.iter().any(|e| e.resource == resource);
+        let covered: std::collections::BTreeSet<(&str, &str)> = self
+            .scopes
+            .iter()
+            .map(|s| (s.account_id.as_str(), s.region.as_str()))
+            .collect();
         for service in &self.services {
             if let Some(key) = &service.kms_key_arn
                 && !self.keys.contains_key(key)
-                && !self.errors.iter().any(|e| &e.resource == key)
+                && !explained(key)
             {
                 return Err(format!(
                     "service {} names KMS key {key}, but the inventory has neither that key nor an error reading it",
                     service.arn
+                ));
+            }
+            if !covered.contains(&(service.account_id.as_str(), service.region.as_str())) {
+                return Err(format!(
+                    "service {} is in account {} region {}, which the inventory's scopes do not list",
+                    service.arn, service.account_id, service.region
+                ));
+            }
+            if service.custom_domains.is_none() && !explained(&service.arn) {
+                return Err(format!(
+                    "the custom domains of service {} were not read, but no collection error names the service",
+                    service.arn
+                ));
+            }
+            one_of("service status", &service.status, SERVICE_STATUSES)?;
+            one_of("service source kind", &service.source.kind, SOURCE_KINDS)?;
+        }
+        for key in self.keys.values() {
+            let what = |field: &str| format!("{field} of KMS key {}", key.arn);
+            if let Some(state) = &key.state {
+                one_of(&what("state"), state, KEY_STATES)?;
+            }
+            if let Some(manager) = &key.manager {
+                one_of(&what("manager"), manager, KEY_MANAGERS)?;
+            }
+            if let Some(origin) = &key.origin {
+                one_of(&what("origin"), origin, KEY_ORIGINS)?;
+            }
+            one_of(
+                &what("rotation status"),
+                &key.rotation.status,
+                ROTATION_STATUSES,
+            )?;
+            let unread = key.exists && key.state.is_none();
+            if (unread || key.rotation.status == "unknown") && !explained(&key.arn) {
+                return Err(format!(
+                    "KMS key {} was not fully read (state {}, rotation {}), but no collection error names it",
+                    key.arn,
+                    key.state.as_deref().unwrap_or("missing"),
+                    key.rotation.status
                 ));
             }
         }
@@ -401,6 +450,46 @@ impl Inventory {
             .as_ref()
             .and_then(|arn| self.keys.get(arn))
     }
+}
+
+/// App Runner's `ServiceStatus` values.
+const SERVICE_STATUSES: &[&str] = &[
+    "CREATE_FAILED",
+    "RUNNING",
+    "DELETED",
+    "DELETE_FAILED",
+    "PAUSED",
+    "OPERATION_IN_PROGRESS",
+];
+/// [`Source::kind`]: `unknown` when the answer had no source configuration.
+const SOURCE_KINDS: &[&str] = &["code", "image", "unknown"];
+/// KMS's `KeyState` values.
+const KEY_STATES: &[&str] = &[
+    "Creating",
+    "Enabled",
+    "Disabled",
+    "PendingDeletion",
+    "PendingImport",
+    "PendingReplicaDeletion",
+    "Unavailable",
+    "Updating",
+];
+/// KMS's `KeyManager` values.
+const KEY_MANAGERS: &[&str] = &["AWS", "CUSTOMER"];
+/// KMS's `OriginType` values.
+const KEY_ORIGINS: &[&str] = &["AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"];
+/// [`Rotation::status`].
+const ROTATION_STATUSES: &[&str] = &["enabled", "disabled", "not_applicable", "unknown"];
+
+/// `Ok` if `value` is one of `allowed`, spelled as they are.
+fn one_of(what: &str, value: &str, allowed: &[&str]) -> Result<(), String> {
+    if allowed.contains(&value) {
+        return Ok(());
+    }
+    Err(format!(
+        "the {what} is '{value}', which is not one of {} (values are case-sensitive)",
+        allowed.join(", ")
+    ))
 }
 
 /// Parts of an ARN, `arn:partition:service:region:account:resource`.
