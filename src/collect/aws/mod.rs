@@ -154,6 +154,58 @@ pub enum SetupError {
         "cannot list the organization's accounts ({0}): run with credentials of the management account or a delegated administrator, or name accounts with --accounts"
     )]
     Organization(String),
+    #[error("{0}")]
+    Endpoint(String),
+}
+
+/// Checks the endpoint overrides of the environment (`AWS_ENDPOINT_URL`,
+/// `AWS_ENDPOINT_URL_<SERVICE>`): one that is not an `http(s)://host[:port][/path]` URL would
+/// fail every call with a dump of the request, taken for a credentials problem.
+fn check_endpoint_overrides() -> Result<(), SetupError> {
+    for (name, value) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name != "AWS_ENDPOINT_URL" && !name.starts_with("AWS_ENDPOINT_URL_") {
+            continue;
+        }
+        let value = value.to_string_lossy();
+        if let Err(why) = endpoint_url_problem(&value) {
+            return Err(SetupError::Endpoint(format!(
+                "{name} '{value}' is not an endpoint URL ({why}): set it to http(s)://host[:port], or unset it"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Why `url` is not an `http(s)://host[:port][/path]` URL.
+fn endpoint_url_problem(url: &str) -> Result<(), &'static str> {
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("it contains spaces or control characters");
+    }
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or("it must start with http:// or https://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (host, after) = v6
+                .split_once(']')
+                .ok_or("an IPv6 address needs its closing ]")?;
+            (host, after.strip_prefix(':'))
+        }
+        None => match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    if host.is_empty() {
+        return Err("it names no host");
+    }
+    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+        return Err("its port is not a number from 0 to 65535");
+    }
+    Ok(())
 }
 
 /// What an SDK error says, for a [`CollectionError`] or a [`SetupError`].
@@ -677,6 +729,7 @@ pub async fn collect(
     opts: &AwsOptions,
     progress: &Progress,
 ) -> Result<(Inventory, Leftovers), SetupError> {
+    check_endpoint_overrides()?;
     if let Some(profile) = &opts.profile {
         check_profile(profile).await?;
     }
@@ -916,6 +969,31 @@ fn now_rfc3339() -> String {
 mod tests {
     use super::*;
     use aws_smithy_runtime_api::http::{Response, StatusCode};
+
+    #[test]
+    fn endpoint_overrides_must_be_http_urls() {
+        for good in [
+            "http://127.0.0.1:9",
+            "https://apprunner.us-east-1.amazonaws.com",
+            "http://[::1]:5000/x",
+            "http://localhost",
+        ] {
+            assert_eq!(endpoint_url_problem(good), Ok(()), "{good}");
+        }
+        for (bad, why) in [
+            ("notaurl", "http:// or https://"),
+            ("ftp://127.0.0.1:9", "http:// or https://"),
+            ("http://[::1", "closing ]"),
+            ("http://127.0.0.1:99999", "port"),
+            ("http://:80", "no host"),
+            ("http://a b", "spaces"),
+        ] {
+            assert!(
+                endpoint_url_problem(bad).unwrap_err().contains(why),
+                "{bad}"
+            );
+        }
+    }
     use aws_smithy_types::body::SdkBody;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
