@@ -287,7 +287,9 @@ pub fn main() -> i32 {
             if is_broken_pipe(&e) {
                 return 0;
             }
-            say!("apprunner-audit: error: {e:#}");
+            // One line, whatever the data in the message holds.
+            let message = format!("{e:#}");
+            say!("apprunner-audit: error: {}", table::printable(&message));
             EXIT_USAGE
         }
         Err(_) => EXIT_USAGE,
