@@ -641,6 +641,11 @@ fn an_answer_that_is_not_aws_is_named_as_such() {
             answering_server(200, Some("application/x-amz-json-1.0"), CHUNKED_EMPTY),
             "an HTTP 200 answer (application/x-amz-json-1.0) with an empty body",
         ),
+        // JSON, but without the list AWS always answers with: read, it would be empty.
+        (
+            answering_server(200, Some("application/x-amz-json-1.0"), "{}"),
+            "an HTTP 200 answer (application/x-amz-json-1.0) without its ServiceSummaryList list",
+        ),
     ] {
         let out = scan_cmd(&emu)
             .env("AWS_ENDPOINT_URL_APPRUNNER", server)

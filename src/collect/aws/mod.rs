@@ -44,7 +44,7 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
     AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
 };
-use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse, Metadata};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 pub use limits::{Limits, Priority};
@@ -240,6 +240,25 @@ where
             foreign: Some(raw),
         };
     }
+    // Refused by `RefuseEmptyAnswers`: in AWS's format, but not what AWS answers.
+    if let SdkError::ResponseError(response) = err {
+        let chain = std::iter::successors(Some(err as &(dyn std::error::Error + 'static)), |e| {
+            e.source()
+        });
+        if let Some(refused) = chain.into_iter().find_map(|e| e.downcast_ref::<Refused>()) {
+            let raw = response.raw();
+            return Described {
+                code: "MalformedResponse".into(),
+                message: format!(
+                    "an HTTP {} answer ({}) {}",
+                    raw.status().as_u16(),
+                    content_type(raw).unwrap_or("no content type"),
+                    refused.0
+                ),
+                foreign: Some(raw),
+            };
+        }
+    }
     let (code, message) = aws_error(err);
     Described {
         code,
@@ -340,6 +359,8 @@ fn is_empty(response: &HttpResponse) -> bool {
 /// Refuses a success answer with an empty body, which no AWS API gives to the calls of a scan:
 /// the SDK would read it as an empty result (a region without services, an organization without
 /// accounts) and the scan would pass what it never read. Refused, it is a `MalformedResponse`.
+/// So is a listing whose answer lacks its list (`{}` from a proxy, say), which the SDK reads as
+/// an empty one: AWS always includes it, empty or not.
 #[derive(Debug)]
 pub(crate) struct RefuseEmptyAnswers;
 
@@ -354,15 +375,39 @@ impl Intercept for RefuseEmptyAnswers {
         &self,
         context: &AfterDeserializationInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let response = context.response();
-        if context.output_or_error().is_ok() && is_empty(response) {
+        if context.output_or_error().is_err() {
+            return Ok(());
+        }
+        if is_empty(response) {
             return Err("a success answer with an empty body".into());
+        }
+        let operation = cfg.load::<Metadata>().map(Metadata::name);
+        if let Some((_, list)) = LISTS.iter().find(|(op, _)| Some(*op) == operation)
+            && let Some(body) = response.body().bytes()
+            && !body.windows(list.len() + 2).any(|w| {
+                w[0] == b'"' && w[list.len() + 1] == b'"' && &w[1..=list.len()] == list.as_bytes()
+            })
+        {
+            return Err(Box::new(Refused(format!("without its {list} list"))));
         }
         Ok(())
     }
 }
+
+/// Why [`RefuseEmptyAnswers`] refused an answer, for [`describe_error`].
+#[derive(Debug, thiserror::Error)]
+#[error("a success answer {0}")]
+struct Refused(String);
+
+/// The list each listing operation of a scan always answers with.
+const LISTS: &[(&str, &str)] = &[
+    ("ListServices", "ServiceSummaryList"),
+    ("DescribeCustomDomains", "CustomDomains"),
+    ("ListAccounts", "Accounts"),
+];
 
 /// Whether a failed call could not reach its endpoint (connection refused or reset, DNS, TLS,
 /// proxy, timeout) rather than being refused by AWS. A credential provider's failure, even its
