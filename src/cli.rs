@@ -517,6 +517,11 @@ fn scan(args: ScanArgs) -> Result<i32> {
     // the scan waits on the network or parses the file (on one core). Rule IDs named on the
     // command line are still checked first (built-in rules are named after their IDs), and
     // rules of --rules, which may not compile, are compiled first.
+    if let Some(id) = args.enable.iter().find(|id| args.disable.contains(id)) {
+        return Err(usage(format!(
+            "rule {id} is in both --enable and --disable: keep it in one"
+        )));
+    }
     let rules = if args.rules.is_none() {
         Catalog::check_embedded_ids(args.enable.iter().chain(&args.disable)).map_err(usage)?;
         Rules::Compiling(std::thread::spawn(|| catalog(None)))

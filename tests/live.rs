@@ -786,6 +786,36 @@ fn unknown_profile_and_missing_region_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(emu.calls().is_empty());
 
+    // The profile of AWS_PROFILE is checked like --profile's, and a config file that does not
+    // parse is named, not taken for a missing region.
+    let out = scan_cmd(&emu)
+        .env("AWS_PROFILE", "nope")
+        .args(["scan", "--max-attempts", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("AWS profile 'nope' (AWS_PROFILE) not found"),
+        "{stderr}"
+    );
+    let config = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("broken-aws-config");
+    std::fs::write(&config, "[default]\nregion = us-east-1\n[profile broken\n").unwrap();
+    let out = scan_cmd(&emu)
+        .env("AWS_CONFIG_FILE", &config)
+        .env_remove("AWS_REGION")
+        .args(["scan", "--max-attempts", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("cannot read the AWS config files"),
+        "{stderr}"
+    );
+    assert!(emu.calls().is_empty());
+
     // Rule IDs are checked before any call, although a live scan compiles its rules while it
     // runs.
     for flag in ["--enable", "--disable"] {

@@ -421,6 +421,28 @@ fn bad_input_is_one_line_and_exit_2() {
             "not a valid role session name",
         ),
         (
+            vec![
+                "scan".into(),
+                "--from-inventory".into(),
+                DEMO.into(),
+                "--disable".into(),
+                "AR001,AR002,AR003,AR004,AR005,AR010,AR011,AR012,AR020".into(),
+            ],
+            "no rule left to evaluate",
+        ),
+        (
+            vec![
+                "scan".into(),
+                "--from-inventory".into(),
+                DEMO.into(),
+                "--enable".into(),
+                "AR030".into(),
+                "--disable".into(),
+                "AR030".into(),
+            ],
+            "rule AR030 is in both --enable and --disable",
+        ),
+        (
             vec!["scan".into(), "--role-name".into(), "".into()],
             "not a valid IAM role name",
         ),

@@ -317,22 +317,21 @@ impl Inventory {
         };
         // The whole file is parsed once. Only when that fails is the version looked at, so that
         // a file of another version gets the version message rather than a confusing field error.
-        let mut inventory: Inventory =
-            match serde_json::from_str::<Inventory>(text) {
-                Ok(inv) if inv.schema_version == SCHEMA_VERSION => inv,
-                Ok(inv) => {
-                    return Err(LoadError::Version {
-                        path: path.to_string(),
-                        found: u64::from(inv.schema_version),
-                    });
+        let mut inventory: Inventory = match serde_json::from_str::<Inventory>(text) {
+            Ok(inv) if inv.schema_version == SCHEMA_VERSION => inv,
+            Ok(inv) => {
+                return Err(LoadError::Version {
+                    path: path.to_string(),
+                    found: u64::from(inv.schema_version),
+                });
+            }
+            Err(full) => {
+                #[derive(Deserialize)]
+                struct VersionOnly {
+                    schema_version: Option<serde_json::Value>,
                 }
-                Err(full) => {
-                    #[derive(Deserialize)]
-                    struct VersionOnly {
-                        schema_version: Option<serde_json::Value>,
-                    }
-                    let head: VersionOnly = serde_json::from_str(text).map_err(malformed)?;
-                    return Err(match head.schema_version.as_ref().and_then(|v| v.as_u64()) {
+                let head: VersionOnly = serde_json::from_str(text).map_err(malformed)?;
+                return Err(match head.schema_version.as_ref().and_then(|v| v.as_u64()) {
                     Some(found) if found != u64::from(SCHEMA_VERSION) => LoadError::Version {
                         path: path.to_string(),
                         found,
@@ -342,12 +341,19 @@ impl Inventory {
                         path: path.to_string(),
                         line: 1,
                         column: 1,
-                        message: "missing schema_version: this is not an apprunner-audit inventory"
-                            .into(),
+                        message: match &head.schema_version {
+                            None | Some(serde_json::Value::Null) => {
+                                "missing schema_version: this is not an apprunner-audit inventory"
+                                    .into()
+                            }
+                            Some(other) => format!(
+                                "schema_version is {other}, not a whole number such as {SCHEMA_VERSION}"
+                            ),
+                        },
                     },
                 });
-                }
-            };
+            }
+        };
         inventory.normalize();
         inventory
             .check_consistency()

@@ -610,13 +610,21 @@ impl Catalog {
         check_ids(enable.iter().chain(disable), |id| {
             self.rules.contains_key(id)
         })?;
-        Ok(self
+        let selected: Vec<&Rule> = self
             .rules
             .values()
             .filter(|r| {
                 (r.enabled_by_default || enable.contains(&r.id)) && !disable.contains(&r.id)
             })
-            .collect())
+            .collect();
+        if selected.is_empty() {
+            // A scan that checks nothing would pass.
+            return Err(
+                "no rule left to evaluate: --disable removed every rule the defaults and --enable select; keep at least one"
+                    .into(),
+            );
+        }
+        Ok(selected)
     }
 }
 

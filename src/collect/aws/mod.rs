@@ -708,9 +708,10 @@ pub async fn sdk_config(opts: &AwsOptions) -> SdkConfig {
     loader.load().await
 }
 
-/// Checks that an explicitly named profile exists, so that a typo is a clear error rather than a
-/// scan with other credentials.
-async fn check_profile(profile: &str) -> Result<(), SetupError> {
+/// Checks that the AWS config files parse and that the profile named by `--profile` (or else
+/// `AWS_PROFILE`) exists, so that a typo is a clear error rather than a scan with other
+/// credentials, or a misleading "no region configured".
+async fn check_profile(profile: Option<&str>) -> Result<(), SetupError> {
     use aws_types::os_shim_internal::{Env, Fs};
     // The replacement named by the deprecation lives in aws-runtime, which the profile loader's
     // signature does not take yet.
@@ -724,9 +725,16 @@ async fn check_profile(profile: &str) -> Result<(), SetupError> {
                 error_chain(&e)
             ))
         })?;
-    if set.get_profile(profile).is_none() {
+    let (profile, named_by) = match profile {
+        Some(profile) => (profile.to_string(), "--profile"),
+        None => match std::env::var("AWS_PROFILE") {
+            Ok(profile) if !profile.is_empty() => (profile, "AWS_PROFILE"),
+            _ => return Ok(()),
+        },
+    };
+    if set.get_profile(&profile).is_none() {
         return Err(SetupError::Profile(format!(
-            "AWS profile '{profile}' not found in the AWS config or credentials file: check the name (`aws configure list-profiles`)"
+            "AWS profile '{profile}' ({named_by}) not found in the AWS config or credentials file: check the name (`aws configure list-profiles`)"
         )));
     }
     Ok(())
@@ -775,9 +783,7 @@ pub async fn collect(
     progress: &Progress,
 ) -> Result<(Inventory, Leftovers), SetupError> {
     check_endpoint_overrides()?;
-    if let Some(profile) = &opts.profile {
-        check_profile(profile).await?;
-    }
+    check_profile(opts.profile.as_deref()).await?;
     let config = sdk_config(opts).await;
     let regions: Vec<String> = match &opts.regions {
         RegionChoice::All => APPRUNNER_REGIONS.iter().map(|r| r.to_string()).collect(),
