@@ -351,18 +351,43 @@ fn accounts_list_is_scanned_with_the_role_options_within_the_caps() {
         .map(|s| s["account_id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(scanned, named.iter().cloned().collect::<BTreeSet<_>>());
-    let found: BTreeSet<&str> = doc["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["account_id"].as_str().unwrap())
-        .collect();
     let with_services: BTreeSet<&str> = named
         .iter()
         .map(String::as_str)
         .filter(|a| org.active.iter().any(|x| x == a))
         .collect();
-    assert_eq!(found, with_services);
+    // Exactly the planted findings: AR001 for each api-* service (no customer managed key), in
+    // each region of each named account that has services; the web-* services are clean.
+    let found: BTreeSet<(String, String, String, String)> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let text = |k: &str| f[k].as_str().unwrap().to_string();
+            (
+                text("rule_id"),
+                text("account_id"),
+                text("region"),
+                text("resource_name"),
+            )
+        })
+        .collect();
+    let planted: BTreeSet<(String, String, String, String)> = with_services
+        .iter()
+        .flat_map(|account| {
+            REGIONS.iter().flat_map(move |region| {
+                (1..=3).map(move |i| {
+                    (
+                        "AR001".to_string(),
+                        account.to_string(),
+                        region.to_string(),
+                        format!("api-{i}-{account}"),
+                    )
+                })
+            })
+        })
+        .collect();
+    assert_eq!(found, planted);
 
     let calls = emu.calls();
     // One AssumeRole per named account but the caller's, as STS received it.
