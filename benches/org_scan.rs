@@ -968,10 +968,13 @@ struct CriticalPath {
 /// (GetCallerIdentity needs nothing from ListAccounts nor the other way round, so it is not in
 /// the chain; a binary that asks them one after the other pays one latency more than L.)
 ///
-/// Page counts are those the scan actually needed: the successful (not injected) distinct
+/// Page counts are those the scan actually made: the successful (not injected) distinct
 /// requests of each chain (ListAccounts in total, ListServices per account x region,
-/// DescribeCustomDomains per service), so L does not depend on the page size the binary chose
-/// being small on purpose; retries are excluded (they are what the ratio measures). Here
+/// DescribeCustomDomains per service); retries are excluded (they are what the ratio measures).
+/// So L follows the page sizes the binary asked for: one that asked for smaller pages than an
+/// API allows would lengthen L and ease its own ratio. The scanner asks for the largest page
+/// each API allows (20 accounts, 20 services, 5 domains), except where moto allows more than
+/// AWS (below). Here
 /// P_a = ceil(33 accounts / page size): 1 when the binary leaves ListAccounts' MaxResults unset
 /// (moto then answers up to 100 per page), 2 with MaxResults 20 (AWS's maximum); P_s = 1
 /// (8 services, pages of 20); P_d = 2 (7 domains, pages of at most 5): L = 6 or 7. The lower
