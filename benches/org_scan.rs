@@ -973,8 +973,8 @@ struct CriticalPath {
 /// DescribeCustomDomains per service); retries are excluded (they are what the ratio measures).
 /// So L follows the page sizes the binary asked for: one that asked for smaller pages than an
 /// API allows would lengthen L and ease its own ratio. The scanner asks for the largest page
-/// each API allows (20 accounts, 20 services, 5 domains), except where moto allows more than
-/// AWS (below). Here
+/// AWS allows (20 accounts, 20 services, 5 domains), although moto would answer up to 100
+/// accounts per page (below). Here
 /// P_a = ceil(33 accounts / page size): 1 when the binary leaves ListAccounts' MaxResults unset
 /// (moto then answers up to 100 per page), 2 with MaxResults 20 (AWS's maximum); P_s = 1
 /// (8 services, pages of 20); P_d = 2 (7 domains, pages of at most 5): L = 6 or 7. The lower
