@@ -645,9 +645,18 @@ fn merge_refuses_bad_reports() {
     let bad = dir.join("bad.json");
     std::fs::write(&bad, "{\"schema_version\": 9}").unwrap();
     let missing = dir.join("missing.json");
+    let inventory = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo-inventory.json");
+    let severe = dir.join("severe.json");
+    std::fs::write(
+        &severe,
+        "{\"schema_version\": 1,\n\"findings\": [{\"severity\": \"severe\"}]}",
+    )
+    .unwrap();
     for (files, expected) in [
         (vec![&bad], "schema_version 9"),
         (vec![&missing], "cannot read report"),
+        (vec![&inventory], "this is an inventory, not a report"),
+        (vec![&severe], "at line 2 column"),
     ] {
         let stderr = refused_merge(&files);
         assert!(stderr.contains(expected), "{stderr}");
@@ -707,11 +716,16 @@ fn merge_refuses_reports_of_different_scans_and_incomplete_shard_sets() {
     };
     let a = write("a.json", &demo_report, &|_| {});
     let b = write("b.json", &other_accounts, &|_| {});
+    // Made with --disable AR012: neither the rule nor its findings.
     let b_fewer_rules = write("b-fewer-rules.json", &other_accounts, &|doc| {
         doc["run"]["rules"]
             .as_array_mut()
             .unwrap()
-            .retain(|r| r["id"] != "AR012")
+            .retain(|r| r["id"] != "AR012");
+        doc["findings"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|f| f["rule_id"] != "AR012");
     });
     let a1of2 = write("a-1-of-2.json", &demo_report, &shard(1, 2));
     let b2of2 = write("b-2-of-2.json", &other_accounts, &shard(2, 2));

@@ -125,20 +125,56 @@ fn run(report: &Report) -> Run {
     }
 }
 
-/// Reads a JSON report written by [`render`], refusing other schema versions.
+/// Reads a JSON report written by [`render`], refusing other schema versions, other documents
+/// (an inventory is named as such) and findings of rules the report does not list. Errors give
+/// the line and column.
 pub fn parse(text: &str) -> Result<Report, String> {
-    let raw: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    match raw.get("schema_version").and_then(|v| v.as_u64()) {
-        Some(v) if v == u64::from(JSON_SCHEMA_VERSION) => {}
-        Some(v) => {
+    /// The top level, all but skipped.
+    #[derive(Deserialize)]
+    struct Head {
+        schema_version: Option<serde_json::Value>,
+        keys: Option<serde::de::IgnoredAny>,
+        findings: Option<serde::de::IgnoredAny>,
+    }
+    if !text.trim_start().starts_with('{') {
+        return Err("not a JSON object".into());
+    }
+    let head: Head = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if head.keys.is_some() && head.findings.is_none() {
+        return Err(
+            "this is an inventory, not a report: make its report with `apprunner-audit scan --from-inventory FILE --format json`"
+                .into(),
+        );
+    }
+    match head.schema_version.as_ref().map(|v| (v, v.as_u64())) {
+        Some((_, Some(v))) if v == u64::from(JSON_SCHEMA_VERSION) => {}
+        Some((_, Some(v))) => {
             return Err(format!(
                 "schema_version {v}, this build reads version {JSON_SCHEMA_VERSION}"
             ));
         }
+        Some((other, None)) => {
+            return Err(format!(
+                "schema_version is {other}, not a whole number such as {JSON_SCHEMA_VERSION}"
+            ));
+        }
         None => return Err("no schema_version".into()),
     }
-    let doc: JsonReportV1 = serde_json::from_value(raw).map_err(|e| e.to_string())?;
-    doc.into_report()
+    let doc: JsonReportV1 = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let report = doc.into_report()?;
+    let listed: std::collections::BTreeSet<&str> =
+        report.rules.iter().map(|r| r.id.as_str()).collect();
+    if let Some(f) = report
+        .findings
+        .iter()
+        .find(|f| !listed.contains(f.rule_id.as_str()))
+    {
+        return Err(format!(
+            "finding {} is of rule {}, which the report's run.rules does not list",
+            f.fingerprint, f.rule_id
+        ));
+    }
+    Ok(report)
 }
 
 /// Writes `report` as pretty JSON with a trailing newline: exactly the bytes serde writes for
