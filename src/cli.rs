@@ -583,9 +583,15 @@ fn scan(args: ScanArgs) -> Result<i32> {
             Ok(inv) => inv,
             Err(e) => {
                 sink.abandon();
-                return Err(usage(format!(
-                    "{e}; pass a file written by `apprunner-audit scan --save-inventory`"
-                )));
+                // A file that could not be read needs a readable path, not another file.
+                return Err(usage(match e {
+                    crate::inventory::LoadError::Io { .. } => {
+                        format!("{e}: check the path and its permissions")
+                    }
+                    _ => format!(
+                        "{e}; pass a file written by `apprunner-audit scan --save-inventory`"
+                    ),
+                }));
             }
         },
         None => {

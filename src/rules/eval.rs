@@ -266,15 +266,21 @@ fn unknown(rule: &Rule) -> Outcome {
 
 /// Why a rule was not evaluated, in words a user can act on.
 fn skip_reason(service: &Service, rule: &Rule, what: &str) -> String {
-    let why = if what.contains("environment")
+    let (why, fix) = if what.contains("environment")
         && service.source.configuration_source.as_deref() == Some("REPOSITORY")
     {
-        "its runtime environment variables are configured in apprunner.yaml in the source repository (ConfigurationSource REPOSITORY), which the App Runner API does not return".to_string()
+        (
+            "its runtime environment variables are configured in apprunner.yaml in the source repository (ConfigurationSource REPOSITORY), which the App Runner API does not return".to_string(),
+            "check it in the repository or set the configuration through the API",
+        )
     } else {
-        format!("{what} could not be read (see the collection errors)")
+        (
+            format!("{what} could not be read (see the collection errors)"),
+            "fix the access the collection errors name and scan again",
+        )
     };
     format!(
-        "{} {} not evaluated for service {}: {why}; check it in the repository or set the configuration through the API",
+        "{} {} not evaluated for service {}: {why}; {fix}",
         rule.id, rule.name, service.name
     )
 }

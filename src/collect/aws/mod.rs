@@ -88,7 +88,7 @@ impl RegionChoice {
         }
         let mut regions = BTreeSet::new();
         for region in text.split(',').map(str::trim).filter(|r| !r.is_empty()) {
-            check_region(region)?;
+            check_region(region, "--regions")?;
             regions.insert(region.to_string());
         }
         if regions.is_empty() {
@@ -98,12 +98,13 @@ impl RegionChoice {
     }
 }
 
-fn check_region(region: &str) -> Result<(), String> {
+/// `region`, named by `source`, is one that offers App Runner.
+fn check_region(region: &str, source: &str) -> Result<(), String> {
     if APPRUNNER_REGIONS.contains(&region) {
         Ok(())
     } else {
         Err(format!(
-            "unknown region '{region}' (App Runner is offered in {}): fix --regions or AWS_REGION",
+            "unknown region '{region}' (App Runner is offered in {}): fix {source}",
             APPRUNNER_REGIONS.join(", ")
         ))
     }
@@ -794,7 +795,11 @@ pub async fn collect(
                     "no region configured: pass --regions us-east-1,... (or --regions all), or set AWS_REGION or the profile's region".into(),
                 )
             })?;
-            check_region(&region).map_err(SetupError::Region)?;
+            check_region(
+                &region,
+                "AWS_REGION (or the profile's region), or pass --regions",
+            )
+            .map_err(SetupError::Region)?;
             vec![region]
         }
     };
