@@ -229,22 +229,13 @@ pub async fn account_config(
     }));
     if let Err(e) = role.0.get(true).await {
         let message = error_chain(&e);
-        let code = [
-            "AccessDenied",
-            "ExpiredToken",
-            "InvalidClientTokenId",
-            "RegionDisabled",
-            "Throttling",
-        ]
-        .into_iter()
-        .find(|c| message.contains(c))
-        .unwrap_or("AssumeRoleFailed");
+        let code = assume_role_code(&e).unwrap_or_else(|| "AssumeRoleFailed".into());
         return Err(CollectionError {
             account_id: account.into(),
             region: "global".into(),
             resource: role_arn,
             operation: "sts:AssumeRole".into(),
-            code: code.into(),
+            code,
             message: format!("{message}; the account was not scanned"),
         });
     }
@@ -257,6 +248,23 @@ pub async fn account_config(
                 .build(),
         )
         .build())
+}
+
+/// STS's error code of a failed `AssumeRole`, from the SDK error the credentials provider wraps.
+fn assume_role_code(e: &CredentialsError) -> Option<String> {
+    use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+    type StsError = SdkError<AssumeRoleError, aws_smithy_runtime_api::http::Response>;
+    let first: &(dyn std::error::Error + 'static) = e;
+    std::iter::successors(Some(first), |e| e.source()).find_map(|e| {
+        let sdk = e.downcast_ref::<StsError>()?;
+        match sdk {
+            SdkError::ServiceError(service) => service.err().code().map(str::to_string),
+            SdkError::TimeoutError(_) => Some("Timeout".into()),
+            SdkError::DispatchFailure(_) => Some("EndpointUnreachable".into()),
+            _ => None,
+        }
+    })
 }
 
 #[cfg(test)]
