@@ -443,9 +443,11 @@ fn accounts_list_is_scanned_with_the_role_options_within_the_caps() {
 
 /// Assumed-role credentials that are about to expire are replaced before they are used: here
 /// they live a minute, less than the five minutes before expiry at which they are renewed, so
-/// every call in a member account asks for new ones. With two calls in flight over the whole
-/// scan, the calls waiting for the new credentials hold every scan-wide permit: the renewal
-/// must not wait for one of them (the scan would hang).
+/// every call in a member account asks for new ones. With one call in flight over the whole
+/// scan and four AssumeRole at a time (`--region-concurrency 1`), for ten accounts to assume,
+/// the call waiting for new credentials holds the only scan-wide permit while first
+/// AssumeRoles of other accounts wait: neither may wait on what the other holds (the scan
+/// would hang).
 #[test]
 fn expiring_role_credentials_are_renewed_before_use_without_deadlock() {
     let org = organization();
@@ -453,10 +455,24 @@ fn expiring_role_credentials_are_renewed_before_use_without_deadlock() {
         org.scenario(|_, _| vec![])
             .credentials_lifetime(std::time::Duration::from_secs(60)),
     );
+    let accounts = org
+        .active
+        .iter()
+        .cloned()
+        .chain((1..=6).map(|i| format!("90000000000{i}")))
+        .collect::<Vec<_>>()
+        .join(",");
     let out = scan_cmd_with(&emu, &org.moto, &Creds::testing())
         .env("AWS_ENDPOINT_URL", emu.endpoint())
-        .args(["scan", "--org", "--regions", "us-east-1,eu-west-1"])
-        .args(["--concurrency", "2", "--format", "json"])
+        .args([
+            "scan",
+            "--accounts",
+            &accounts,
+            "--regions",
+            "us-east-1,eu-west-1",
+        ])
+        .args(["--concurrency", "1", "--region-concurrency", "1"])
+        .args(["--format", "json"])
         .timeout(std::time::Duration::from_secs(120))
         .output()
         .unwrap();

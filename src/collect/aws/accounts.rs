@@ -151,9 +151,9 @@ pub async fn organization_accounts(
 ///
 /// Every `AssumeRole` waits for a permit of the caller's STS gate: all of them come from the
 /// caller's account, and `--accounts` with a thousand accounts would otherwise send a thousand
-/// at once. The first one of an account also takes a scan-wide permit, like any other call; a
-/// refresh does not, because it runs inside calls that already hold one: if all of them were
-/// held by calls waiting for the refresh, it would wait forever.
+/// at once. The first one of an account also takes a scan-wide permit (before the STS one),
+/// like any other call; a refresh does not, because it runs inside calls that already hold
+/// one: if all of them were held by calls waiting for the refresh, it would wait forever.
 /// How long before they expire assumed-role credentials are replaced.
 const REFRESH_BEFORE_EXPIRY_SECS: u64 = 300;
 
@@ -176,11 +176,15 @@ impl CachedRole {
                 return Ok(creds.clone());
             }
         }
-        let _sts = self.gate.acquire(Priority::Chain).await;
+        // The scan-wide permit first: a renewal waits for an STS permit while holding a
+        // scan-wide one (its call's), so a first AssumeRole that held an STS permit while
+        // waiting for a scan-wide one could wait on it forever. Whoever holds an STS permit now
+        // only ever waits for STS.
         let _global = match first {
             true => Some(self.limits.global_permit(Priority::Chain).await),
             false => None,
         };
+        let _sts = self.gate.acquire(Priority::Chain).await;
         let creds = self.inner.provide_credentials().await?;
         *cache = Some(creds.clone());
         Ok(creds)
