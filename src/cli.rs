@@ -343,12 +343,27 @@ enum Sink {
 struct Partial(Option<PathBuf>);
 
 impl Partial {
-    /// Renames the file to `target`; it is then no longer removed.
+    fn path(&self) -> &Path {
+        self.0.as_deref().expect("set until renamed")
+    }
+
+    /// Makes the file `target`: renamed over it, or where that cannot be done (a file
+    /// bind-mounted into a container, another file system), copied into it. The temporary file
+    /// is then gone either way.
     fn rename_to(mut self, target: &Path) -> std::io::Result<()> {
-        let temp = self.0.as_deref().expect("set until renamed");
-        std::fs::rename(temp, target)?;
-        self.0 = None;
-        Ok(())
+        let temp = self.path().to_path_buf();
+        if std::fs::rename(&temp, target).is_ok() {
+            self.0 = None;
+            return Ok(());
+        }
+        let mut whole = std::fs::File::open(&temp)?;
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .create(true)
+            .open(target)?;
+        std::io::copy(&mut whole, &mut out)?;
+        out.flush()
     }
 }
 
@@ -378,6 +393,12 @@ impl Sink {
                 path.display()
             ))
         };
+        if path.as_os_str().to_string_lossy().ends_with('/') {
+            return Err(usage(format!(
+                "{flag} {} names a directory: name a file",
+                path.display()
+            )));
+        }
         match std::fs::metadata(path) {
             Ok(meta) if meta.is_dir() => {
                 return Err(usage(format!(
@@ -416,20 +437,64 @@ impl Sink {
         let name = target
             .file_name()
             .ok_or_else(|| usage(format!("{flag} {} names no file", path.display())))?;
-        let mut temp_name = std::ffi::OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(format!(".{}.partial", std::process::id()));
-        let temp = target.with_file_name(temp_name);
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .map_err(cannot)?;
+        let existing = std::fs::metadata(&target).ok();
+        // A name of its own (several runs may share a PID: containers), tried a few times.
+        let mut created = None;
+        for attempt in 0..8u32 {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let mut temp_name = std::ffi::OsString::from(".");
+            temp_name.push(name);
+            temp_name.push(format!(
+                ".{}-{nanos:x}-{attempt}.partial",
+                std::process::id()
+            ));
+            let temp = target.with_file_name(temp_name);
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp)
+            {
+                Ok(file) => {
+                    created = Some((temp, file));
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    // A directory this user cannot write to, holding a file it can: that file
+                    // is written in place (emptied only once the whole report is ready).
+                    if existing.is_some() {
+                        let file = std::fs::OpenOptions::new()
+                            .write(true)
+                            .open(&target)
+                            .map_err(cannot)?;
+                        return Ok(Sink::InPlace {
+                            what,
+                            path: path.to_path_buf(),
+                            file,
+                        });
+                    }
+                    return Err(cannot(e));
+                }
+            }
+        }
+        let (temp, file) = created.ok_or_else(|| {
+            cannot(std::io::Error::other(
+                "no free temporary name beside it after 8 tries",
+            ))
+        })?;
+        let temp = Partial(Some(temp));
+        // The replacement keeps the access the destination had (a report restricted to its
+        // owner stays so).
+        if let Some(meta) = &existing {
+            std::fs::set_permissions(temp.path(), meta.permissions()).map_err(cannot)?;
+        }
         Ok(Sink::Replace {
             what,
             path: path.to_path_buf(),
             target,
-            temp: Partial(Some(temp)),
+            temp,
             file,
         })
     }
@@ -446,8 +511,13 @@ impl Sink {
         };
         match self {
             Sink::Stdout => write(Box::new(std::io::stdout().lock()))?,
-            Sink::InPlace { what, path, file } => write(Box::new(file))
-                .with_context(|| format!("writing the {what} to {}", path.display()))?,
+            Sink::InPlace { what, path, file } => {
+                // Emptied now, not when opened: a scan that fails leaves the file as it was. (A
+                // device or a pipe has no length to set.)
+                let _ = file.set_len(0);
+                write(Box::new(file))
+                    .with_context(|| format!("writing the {what} to {}", path.display()))?
+            }
             Sink::Replace {
                 what,
                 path,
@@ -522,8 +592,10 @@ fn scan(args: ScanArgs) -> Result<i32> {
             "rule {id} is in both --enable and --disable: keep it in one"
         )));
     }
-    let rules = if args.rules.is_none() {
-        Catalog::check_embedded_ids(args.enable.iter().chain(&args.disable)).map_err(usage)?;
+    // The built-in rules compile beside the scan, their IDs checked first; with --disable
+    // (which might leave no rule at all) or --rules, the selection is checked before scanning.
+    let rules = if args.rules.is_none() && args.disable.is_empty() {
+        Catalog::check_embedded_ids(&args.enable).map_err(usage)?;
         Rules::Compiling(std::thread::spawn(|| catalog(None)))
     } else {
         let catalog = catalog(args.rules.as_deref())?;
@@ -554,8 +626,10 @@ fn scan(args: ScanArgs) -> Result<i32> {
     ];
     for (i, (flag, path)) in files.iter().enumerate() {
         for (other, other_path) in &files[i + 1..] {
+            // (A device such as /dev/null may well be named twice.)
             if let (Some(a), Some(b)) = (path, other_path)
                 && a.as_os_str() != "-"
+                && std::fs::metadata(a).ok().is_none_or(|m| m.is_file())
                 && resolved(a).is_some()
                 && resolved(a) == resolved(b)
             {
@@ -635,7 +709,11 @@ fn scan(args: ScanArgs) -> Result<i32> {
     };
     timings.mark("collect or load");
     if let Some(inventory_sink) = inventory_sink {
-        inventory_sink.write_with(|out| out.write_all(inventory.to_json().as_bytes()))?;
+        // Not written, whatever the reason (a closed pipe included), is an error: the
+        // inventory is the evidence asked for.
+        inventory_sink
+            .write_with(|out| out.write_all(inventory.to_json().as_bytes()))
+            .map_err(|e| usage(format!("{e:#}")))?;
     }
 
     let catalog = match rules {
@@ -674,7 +752,7 @@ fn scan(args: ScanArgs) -> Result<i32> {
         &runnable,
         args.format,
         sink,
-        args.output.is_some(),
+        args.output.as_deref().is_some_and(|p| p.as_os_str() != "-"),
         args.quiet,
     );
     timings.mark("render");
@@ -752,7 +830,7 @@ fn merge(args: MergeArgs) -> Result<i32> {
         &rules,
         args.format,
         sink,
-        args.output.is_some(),
+        args.output.as_deref().is_some_and(|p| p.as_os_str() != "-"),
         args.quiet,
     )
 }

@@ -829,6 +829,19 @@ fn unknown_profile_and_missing_region_exit_2() {
         assert!(stderr.contains("unknown rule ID 'AR999'"), "{stderr}");
         assert!(emu.calls().is_empty());
     }
+    // So is a selection that leaves nothing to evaluate.
+    let out = scan_cmd(&emu)
+        .args([
+            "scan",
+            "--disable",
+            "AR001,AR002,AR003,AR004,AR005,AR010,AR011,AR012,AR020",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("no rule left to evaluate"), "{stderr}");
+    assert!(emu.calls().is_empty(), "refused before any call");
 }
 
 #[test]

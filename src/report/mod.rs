@@ -426,8 +426,10 @@ fn check_mergeable(named: &[(String, Report)]) -> Result<(), String> {
                 }
             }
         }
+        // The first few missing are enough to name (a category can claim any count).
         let missing: Vec<String> = (1..=count)
             .filter(|k| !seen.contains_key(k))
+            .take(5)
             .map(|k| k.to_string())
             .collect();
         if !missing.is_empty() {
@@ -438,7 +440,11 @@ fn check_mergeable(named: &[(String, Report)]) -> Result<(), String> {
                 } else {
                     "shards"
                 },
-                missing.join(", "),
+                if count as usize - seen.len() > missing.len() {
+                    format!("{}...", missing.join(", "))
+                } else {
+                    missing.join(", ")
+                },
                 if missing.len() == 1 { "is" } else { "are" }
             ));
         }

@@ -159,15 +159,27 @@ pub enum SetupError {
     Endpoint(String),
 }
 
-/// Checks the endpoint overrides of the environment (`AWS_ENDPOINT_URL`,
-/// `AWS_ENDPOINT_URL_<SERVICE>`): one that is not an `http(s)://host[:port][/path]` URL would
-/// fail every call with a dump of the request, taken for a credentials problem.
+/// Checks the endpoint overrides of the environment the scan's calls use (`AWS_ENDPOINT_URL`,
+/// `AWS_ENDPOINT_URL_APPRUNNER`, `_KMS`, `_STS`, `_ORGANIZATIONS`; unless
+/// `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is true): one that is not an
+/// `http(s)://host[:port][/path]` URL would fail every call with a dump of the request, taken
+/// for a credentials problem.
 fn check_endpoint_overrides() -> Result<(), SetupError> {
-    for (name, value) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name != "AWS_ENDPOINT_URL" && !name.starts_with("AWS_ENDPOINT_URL_") {
+    let ignored = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if ignored {
+        return Ok(());
+    }
+    for name in [
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_APPRUNNER",
+        "AWS_ENDPOINT_URL_KMS",
+        "AWS_ENDPOINT_URL_STS",
+        "AWS_ENDPOINT_URL_ORGANIZATIONS",
+    ] {
+        let Some(value) = std::env::var_os(name) else {
             continue;
-        }
+        };
         let value = value.to_string_lossy();
         if let Err(why) = endpoint_url_problem(&value) {
             return Err(SetupError::Endpoint(format!(
@@ -183,11 +195,21 @@ fn endpoint_url_problem(url: &str) -> Result<(), &'static str> {
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("it contains spaces or control characters");
     }
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
+    let scheme_end = url
+        .find("://")
         .ok_or("it must start with http:// or https://")?;
+    if !["http", "https"]
+        .iter()
+        .any(|s| url[..scheme_end].eq_ignore_ascii_case(s))
+    {
+        return Err("it must start with http:// or https://");
+    }
+    let rest = &url[scheme_end + 3..];
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // User information, if any, comes before the host.
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
     let (host, port) = match authority.strip_prefix('[') {
         Some(v6) => {
             let (host, after) = v6
@@ -203,7 +225,7 @@ fn endpoint_url_problem(url: &str) -> Result<(), &'static str> {
     if host.is_empty() {
         return Err("it names no host");
     }
-    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+    if port.is_some_and(|p| !p.is_empty() && p.parse::<u16>().is_err()) {
         return Err("its port is not a number from 0 to 65535");
     }
     Ok(())
@@ -360,8 +382,8 @@ fn is_empty(response: &HttpResponse) -> bool {
 /// Refuses a success answer with an empty body, which no AWS API gives to the calls of a scan:
 /// the SDK would read it as an empty result (a region without services, an organization without
 /// accounts) and the scan would pass what it never read. Refused, it is a `MalformedResponse`.
-/// So is a listing whose answer lacks its list (`{}` from a proxy, say), which the SDK reads as
-/// an empty one: AWS always includes it, empty or not.
+/// So is an App Runner listing whose answer lacks its list (`{}` from a proxy, say), which the
+/// SDK reads as an empty one: AWS always includes it, empty or not.
 #[derive(Debug)]
 pub(crate) struct RefuseEmptyAnswers;
 
@@ -403,11 +425,12 @@ impl Intercept for RefuseEmptyAnswers {
 #[error("a success answer {0}")]
 struct Refused(String);
 
-/// The list each listing operation of a scan always answers with.
+/// The list each listing operation of a scan always answers with: members the API model marks
+/// required. (Organizations' `ListAccounts.Accounts` is optional in its model, so it is not
+/// required here.)
 const LISTS: &[(&str, &str)] = &[
     ("ListServices", "ServiceSummaryList"),
     ("DescribeCustomDomains", "CustomDomains"),
-    ("ListAccounts", "Accounts"),
 ];
 
 /// Whether a failed call could not reach its endpoint (connection refused or reset, DNS, TLS,
@@ -1033,6 +1056,9 @@ mod tests {
             "https://apprunner.us-east-1.amazonaws.com",
             "http://[::1]:5000/x",
             "http://localhost",
+            "HTTP://LOCALHOST:4566",
+            "http://user@127.0.0.1:9",
+            "http://host:",
         ] {
             assert_eq!(endpoint_url_problem(good), Ok(()), "{good}");
         }
