@@ -4,6 +4,8 @@
 //! status 2 ([`EXIT_USAGE`]); nothing is scanned and no report claims success. A broken pipe on
 //! stdout (`apprunner-audit scan | head`) is a quiet exit, not an error.
 
+mod sink;
+
 use crate::collect::aws::accounts::{AccountChoice, Shard};
 use crate::collect::aws::{self, AwsOptions, RegionChoice};
 use crate::collect::progress::Progress;
@@ -14,6 +16,7 @@ use crate::rules::eval::{self, Capabilities};
 use crate::rules::{Catalog, Rule};
 use anyhow::{Context as _, Result, anyhow};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use sink::{Sink, resolved};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -243,7 +246,7 @@ macro_rules! say {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-fn usage(message: impl Into<String>) -> anyhow::Error {
+pub(crate) fn usage(message: impl Into<String>) -> anyhow::Error {
     anyhow!(UsageError(message.into()))
 }
 
@@ -313,241 +316,6 @@ fn catalog(dir: Option<&Path>) -> Result<Catalog> {
     Ok(catalog)
 }
 
-/// Where the report goes.
-///
-/// A report file is written beside its destination under a temporary name, created before any
-/// scanning (an unwritable directory fails fast), and renamed over the destination once whole:
-/// a scan that fails, or is killed, leaves the previous report as it was (or no file), never a
-/// truncated one. A destination that exists and is not a regular file (`/dev/null`, a pipe, a
-/// terminal, a dangling symlink) is written in place and never removed. `-` is stdout.
-enum Sink {
-    Stdout,
-    /// Written in place.
-    InPlace {
-        what: &'static str,
-        path: PathBuf,
-        file: std::fs::File,
-    },
-    /// Written to `temp`, then renamed to `target` (the destination, its symlinks resolved).
-    Replace {
-        what: &'static str,
-        path: PathBuf,
-        target: PathBuf,
-        temp: Partial,
-        file: std::fs::File,
-    },
-}
-
-/// A temporary file that is removed unless it became the destination: whatever ends the run
-/// early (an error, `?`) leaves nothing behind.
-struct Partial(Option<PathBuf>);
-
-impl Partial {
-    fn path(&self) -> &Path {
-        self.0.as_deref().expect("set until renamed")
-    }
-
-    /// Makes the file `target`: renamed over it, or where that cannot be done (a file
-    /// bind-mounted into a container, another file system), copied into it. The temporary file
-    /// is then gone either way.
-    fn rename_to(mut self, target: &Path) -> std::io::Result<()> {
-        let temp = self.path().to_path_buf();
-        if std::fs::rename(&temp, target).is_ok() {
-            self.0 = None;
-            return Ok(());
-        }
-        let mut whole = std::fs::File::open(&temp)?;
-        let mut out = std::fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .create(true)
-            .open(target)?;
-        std::io::copy(&mut whole, &mut out)?;
-        out.flush()
-    }
-}
-
-impl Drop for Partial {
-    fn drop(&mut self) {
-        if let Some(temp) = self.0.take() {
-            let _ = std::fs::remove_file(temp);
-        }
-    }
-}
-
-impl Sink {
-    /// The report's destination: `--output` or stdout.
-    fn report(path: Option<&Path>) -> Result<Sink> {
-        match path {
-            None => Ok(Sink::Stdout),
-            Some(path) if path.as_os_str() == "-" => Ok(Sink::Stdout),
-            Some(path) => Sink::file(path, "report", "--output"),
-        }
-    }
-
-    /// A file for `what`, named by `flag`.
-    fn file(path: &Path, what: &'static str, flag: &str) -> Result<Sink> {
-        let cannot = |e: std::io::Error| {
-            usage(format!(
-                "cannot write the {what} to {}: {e}: choose a writable {flag} path",
-                path.display()
-            ))
-        };
-        if path.as_os_str().to_string_lossy().ends_with('/') {
-            return Err(usage(format!(
-                "{flag} {} names a directory: name a file",
-                path.display()
-            )));
-        }
-        match std::fs::metadata(path) {
-            Ok(meta) if meta.is_dir() => {
-                return Err(usage(format!(
-                    "{flag} {} is a directory: name a file",
-                    path.display()
-                )));
-            }
-            Ok(meta) if !meta.is_file() => {
-                let file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(path)
-                    .map_err(cannot)?;
-                return Ok(Sink::InPlace {
-                    what,
-                    path: path.to_path_buf(),
-                    file,
-                });
-            }
-            _ => {}
-        }
-        let target = match std::fs::symlink_metadata(path) {
-            Ok(meta) if meta.file_type().is_symlink() => match std::fs::canonicalize(path) {
-                Ok(target) => target,
-                // Dangling: written through the link, which creates its target.
-                Err(_) => {
-                    let file = std::fs::File::create(path).map_err(cannot)?;
-                    return Ok(Sink::InPlace {
-                        what,
-                        path: path.to_path_buf(),
-                        file,
-                    });
-                }
-            },
-            _ => path.to_path_buf(),
-        };
-        let name = target
-            .file_name()
-            .ok_or_else(|| usage(format!("{flag} {} names no file", path.display())))?;
-        let existing = std::fs::metadata(&target).ok();
-        // A name of its own (several runs may share a PID: containers), tried a few times.
-        let mut created = None;
-        for attempt in 0..8u32 {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.subsec_nanos());
-            let mut temp_name = std::ffi::OsString::from(".");
-            temp_name.push(name);
-            temp_name.push(format!(
-                ".{}-{nanos:x}-{attempt}.partial",
-                std::process::id()
-            ));
-            let temp = target.with_file_name(temp_name);
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&temp)
-            {
-                Ok(file) => {
-                    created = Some((temp, file));
-                    break;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => {
-                    // A directory this user cannot write to, holding a file it can: that file
-                    // is written in place (emptied only once the whole report is ready).
-                    if existing.is_some() {
-                        let file = std::fs::OpenOptions::new()
-                            .write(true)
-                            .open(&target)
-                            .map_err(cannot)?;
-                        return Ok(Sink::InPlace {
-                            what,
-                            path: path.to_path_buf(),
-                            file,
-                        });
-                    }
-                    return Err(cannot(e));
-                }
-            }
-        }
-        let (temp, file) = created.ok_or_else(|| {
-            cannot(std::io::Error::other(
-                "no free temporary name beside it after 8 tries",
-            ))
-        })?;
-        let temp = Partial(Some(temp));
-        // The replacement keeps the access the destination had (a report restricted to its
-        // owner stays so).
-        if let Some(meta) = &existing {
-            std::fs::set_permissions(temp.path(), meta.permissions()).map_err(cannot)?;
-        }
-        Ok(Sink::Replace {
-            what,
-            path: path.to_path_buf(),
-            target,
-            temp,
-            file,
-        })
-    }
-
-    /// Nothing to write: the destination is left as it was (so does dropping the sink).
-    fn abandon(self) {}
-
-    /// Streams `render` into the destination through a buffer (reports of large organizations
-    /// are hundreds of megabytes; they are not held in memory twice).
-    fn write_with(self, render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
-        let write = |file: Box<dyn Write>| {
-            let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
-            render(&mut out).and_then(|_| out.flush())
-        };
-        match self {
-            Sink::Stdout => write(Box::new(std::io::stdout().lock()))?,
-            Sink::InPlace { what, path, file } => {
-                // Emptied now, not when opened: a scan that fails leaves the file as it was. (A
-                // device or a pipe has no length to set.)
-                let _ = file.set_len(0);
-                write(Box::new(file))
-                    .with_context(|| format!("writing the {what} to {}", path.display()))?
-            }
-            Sink::Replace {
-                what,
-                path,
-                target,
-                temp,
-                file,
-            } => {
-                // No half-written file is left behind to be mistaken for a whole one.
-                if let Err(e) = write(Box::new(file)).and_then(|_| temp.rename_to(&target)) {
-                    return Err(e)
-                        .with_context(|| format!("writing the {what} to {}", path.display()));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The file `path` names, its symlinks resolved, whether or not it exists yet (`None` if its
-/// directory cannot be resolved either).
-fn resolved(path: &Path) -> Option<PathBuf> {
-    std::fs::canonicalize(path).ok().or_else(|| {
-        let parent = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        Some(std::fs::canonicalize(parent).ok()?.join(path.file_name()?))
-    })
-}
-
 /// Phase timings on stderr when `APPRUNNER_AUDIT_TIMINGS` is set: for performance work on real
 /// inventories, never part of a report.
 struct Timings {
@@ -582,18 +350,17 @@ enum Rules {
 
 fn scan(args: ScanArgs) -> Result<i32> {
     let mut timings = Timings::new();
-    // The built-in rules take about 10 ms to compile, which a scan spent before its first AWS
-    // call or before reading its inventory: they are compiled on a thread of their own while
-    // the scan waits on the network or parses the file (on one core). Rule IDs named on the
-    // command line are still checked first (built-in rules are named after their IDs), and
-    // rules of --rules, which may not compile, are compiled first.
     if let Some(id) = args.enable.iter().find(|id| args.disable.contains(id)) {
         return Err(usage(format!(
             "rule {id} is in both --enable and --disable: keep it in one"
         )));
     }
-    // The built-in rules compile beside the scan, their IDs checked first; with --disable
-    // (which might leave no rule at all) or --rules, the selection is checked before scanning.
+    // The built-in rules take about 10 ms to compile, which a scan spent before its first AWS
+    // call or before reading its inventory: they are compiled on a thread of their own while
+    // the scan waits on the network or parses the file (on one core), the rule IDs named on
+    // the command line checked first (built-in rules are named after their IDs). Rules of
+    // --rules, which may not compile, and selections with --disable, which may leave no rule,
+    // are compiled and checked before scanning.
     let rules = if args.rules.is_none() && args.disable.is_empty() {
         Catalog::check_embedded_ids(&args.enable).map_err(usage)?;
         Rules::Compiling(std::thread::spawn(|| catalog(None)))
@@ -630,8 +397,8 @@ fn scan(args: ScanArgs) -> Result<i32> {
             if let (Some(a), Some(b)) = (path, other_path)
                 && a.as_os_str() != "-"
                 && std::fs::metadata(a).ok().is_none_or(|m| m.is_file())
-                && resolved(a).is_some()
-                && resolved(a) == resolved(b)
+                && let Some(file) = resolved(a)
+                && resolved(b) == Some(file)
             {
                 return Err(usage(format!(
                     "{flag} and {other} both name {}: choose another {flag} file",
@@ -656,7 +423,6 @@ fn scan(args: ScanArgs) -> Result<i32> {
         Some(path) => match Inventory::load(path) {
             Ok(inv) => inv,
             Err(e) => {
-                sink.abandon();
                 // A file that could not be read needs a readable path, not another file.
                 return Err(usage(match e {
                     crate::inventory::LoadError::Io { .. } => {
@@ -701,7 +467,6 @@ fn scan(args: ScanArgs) -> Result<i32> {
                     inv
                 }
                 Err(e) => {
-                    sink.abandon();
                     return Err(usage(e.to_string()));
                 }
             }
@@ -747,14 +512,7 @@ fn scan(args: ScanArgs) -> Result<i32> {
     );
     progress.done(report.findings.len(), report.errors.len());
     timings.mark("build report");
-    let status = emit(
-        &report,
-        &runnable,
-        args.format,
-        sink,
-        args.output.as_deref().is_some_and(|p| p.as_os_str() != "-"),
-        args.quiet,
-    );
+    let status = emit(&report, &runnable, args.format, sink, args.quiet);
     timings.mark("render");
     // The process ends right after: freeing the inventory and the report one small allocation
     // at a time (millions of them for a large organization) would only delay the exit.
@@ -765,14 +523,8 @@ fn scan(args: ScanArgs) -> Result<i32> {
 
 /// Renders `report` into `sink`, prints the summary line on stderr where the report itself
 /// does not end with it, and returns the exit status.
-fn emit(
-    report: &Report,
-    rules: &[&Rule],
-    format: Format,
-    sink: Sink,
-    to_file: bool,
-    quiet: bool,
-) -> Result<i32> {
+fn emit(report: &Report, rules: &[&Rule], format: Format, sink: Sink, quiet: bool) -> Result<i32> {
+    let to_file = !sink.is_stdout();
     let width = (!to_file && std::io::stdout().is_terminal())
         .then(terminal_width)
         .flatten();
@@ -825,14 +577,7 @@ fn merge(args: MergeArgs) -> Result<i32> {
         rules.push(rule);
     }
     let sink = Sink::report(args.output.as_deref())?;
-    emit(
-        &report,
-        &rules,
-        args.format,
-        sink,
-        args.output.as_deref().is_some_and(|p| p.as_os_str() != "-"),
-        args.quiet,
-    )
+    emit(&report, &rules, args.format, sink, args.quiet)
 }
 
 /// Terminal width from `COLUMNS`, when set by the shell.

@@ -370,7 +370,10 @@ impl Inventory {
     /// writes, in AWS's spelling: a `disabled` key state or a rotation status `unknown` without
     /// its error would otherwise pass rules silently.
     pub fn check_consistency(&self) -> Result<(), String> {
-        let explained = |resource: &str| self.errors.iter().any(|e| e.resource == resource);
+        // Looked up for every service and key: a set, not a scan of the errors each time.
+        let errors: std::collections::HashSet<&str> =
+            self.errors.iter().map(|e| e.resource.as_str()).collect();
+        let explained = |resource: &str| errors.contains(resource);
         let covered: std::collections::BTreeSet<(&str, &str)> = self
             .scopes
             .iter()

@@ -427,25 +427,20 @@ fn check_mergeable(named: &[(String, Report)]) -> Result<(), String> {
             }
         }
         // The first few missing are enough to name (a category can claim any count).
-        let missing: Vec<String> = (1..=count)
+        let missing: Vec<u32> = (1..=count)
             .filter(|k| !seen.contains_key(k))
-            .take(5)
-            .map(|k| k.to_string())
+            .take(6)
             .collect();
         if !missing.is_empty() {
+            let named: Vec<String> = missing.iter().take(5).map(u32::to_string).collect();
+            let more = if missing.len() > 5 { "..." } else { "" };
+            let (noun, verb) = match missing.len() {
+                1 => ("shard", "is"),
+                _ => ("shards", "are"),
+            };
             return Err(format!(
-                "{} {} of {count} {} missing: merge the reports of all {count} shards (a partial set would be reported, and uploaded, as the whole scan)",
-                if missing.len() == 1 {
-                    "shard"
-                } else {
-                    "shards"
-                },
-                if count as usize - seen.len() > missing.len() {
-                    format!("{}...", missing.join(", "))
-                } else {
-                    missing.join(", ")
-                },
-                if missing.len() == 1 { "is" } else { "are" }
+                "{noun} {}{more} of {count} {verb} missing: merge the reports of all {count} shards (a partial set would be reported, and uploaded, as the whole scan)",
+                named.join(", ")
             ));
         }
     }

@@ -142,6 +142,9 @@ pub async fn organization_accounts(
     Ok(())
 }
 
+/// How long before they expire assumed-role credentials are replaced.
+const REFRESH_BEFORE_EXPIRY_SECS: u64 = 300;
+
 /// Credentials from an assumed role, fetched once and reused while they have more than five
 /// minutes left. The account's SDK identity cache sits on top, with a buffer of five minutes
 /// (jittered by the SDK down to half of that): it asks again 2.5 to 5 minutes before they
@@ -154,9 +157,6 @@ pub async fn organization_accounts(
 /// at once. The first one of an account also takes a scan-wide permit (before the STS one),
 /// like any other call; a refresh does not, because it runs inside calls that already hold
 /// one: if all of them were held by calls waiting for the refresh, it would wait forever.
-/// How long before they expire assumed-role credentials are replaced.
-const REFRESH_BEFORE_EXPIRY_SECS: u64 = 300;
-
 #[derive(Debug)]
 struct CachedRole {
     inner: AssumeRoleProvider,
@@ -259,8 +259,7 @@ fn assume_role_code(e: &CredentialsError) -> Option<String> {
     use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
     use aws_sdk_sts::operation::assume_role::AssumeRoleError;
     type StsError = SdkError<AssumeRoleError, aws_smithy_runtime_api::http::Response>;
-    let first: &(dyn std::error::Error + 'static) = e;
-    std::iter::successors(Some(first), |e| e.source()).find_map(|e| {
+    super::sources(e).find_map(|e| {
         let sdk = e.downcast_ref::<StsError>()?;
         match sdk {
             SdkError::ServiceError(service) => service.err().code().map(str::to_string),

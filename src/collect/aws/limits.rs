@@ -126,23 +126,29 @@ impl Limits {
 
     /// The gate of one AWS service (`apprunner`, `kms`) in one account x region.
     pub fn scope(&self, service: &'static str, account: &str, region: &str) -> Arc<Gate> {
-        self.scopes
-            .lock()
-            .expect("limits lock is never poisoned")
-            .entry((service, account.to_string(), region.to_string()))
-            .or_insert_with(|| Gate::new(self.per_scope))
-            .clone()
+        self.gate(service, account, region, self.per_scope)
     }
 
     /// The gate of the caller's `AssumeRole` calls (all from one account to one STS endpoint):
     /// four times a region's cap, as every account of an organization needs one and, 8 at a
     /// time, they would come in waves on the scan's critical path.
     pub fn role_gate(&self, caller: &str, sts_region: &str) -> Arc<Gate> {
+        self.gate("sts", caller, sts_region, self.per_scope * 4)
+    }
+
+    /// The gate of `service` in `account` x `region`, made with `permits` the first time.
+    fn gate(
+        &self,
+        service: &'static str,
+        account: &str,
+        region: &str,
+        permits: usize,
+    ) -> Arc<Gate> {
         self.scopes
             .lock()
             .expect("limits lock is never poisoned")
-            .entry(("sts", caller.to_string(), sts_region.to_string()))
-            .or_insert_with(|| Gate::new(self.per_scope * 4))
+            .entry((service, account.to_string(), region.to_string()))
+            .or_insert_with(|| Gate::new(permits))
             .clone()
     }
 

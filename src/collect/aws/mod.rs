@@ -247,40 +247,34 @@ fn describe_error<E>(err: &SdkError<E, HttpResponse>) -> Described<'_>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    if let Some(raw) = foreign_answer(err) {
-        let status = raw.status();
-        let content_type = content_type(raw).unwrap_or("no content type");
+    // Not AWS's answer, or refused by `RefuseEmptyAnswers` (in AWS's format, but not what AWS
+    // answers): described by what answered.
+    let not_aws = foreign_answer(err).map(|raw| {
         let what = if is_empty(raw) {
             "with an empty body"
-        } else if status.is_success() {
+        } else if raw.status().is_success() {
             "that is not the operation's result"
         } else {
             "with no AWS error code"
         };
+        (raw, what)
+    });
+    let refused = || match err {
+        SdkError::ResponseError(response) => sources(err)
+            .find_map(|e| e.downcast_ref::<Refused>())
+            .map(|refused| (response.raw(), refused.0.as_str())),
+        _ => None,
+    };
+    if let Some((raw, what)) = not_aws.or_else(refused) {
         return Described {
             code: "MalformedResponse".into(),
-            message: format!("an HTTP {} answer ({content_type}) {what}", status.as_u16()),
+            message: format!(
+                "an HTTP {} answer ({}) {what}",
+                raw.status().as_u16(),
+                content_type(raw).unwrap_or("no content type")
+            ),
             foreign: Some(raw),
         };
-    }
-    // Refused by `RefuseEmptyAnswers`: in AWS's format, but not what AWS answers.
-    if let SdkError::ResponseError(response) = err {
-        let chain = std::iter::successors(Some(err as &(dyn std::error::Error + 'static)), |e| {
-            e.source()
-        });
-        if let Some(refused) = chain.into_iter().find_map(|e| e.downcast_ref::<Refused>()) {
-            let raw = response.raw();
-            return Described {
-                code: "MalformedResponse".into(),
-                message: format!(
-                    "an HTTP {} answer ({}) {}",
-                    raw.status().as_u16(),
-                    content_type(raw).unwrap_or("no content type"),
-                    refused.0
-                ),
-                foreign: Some(raw),
-            };
-        }
     }
     let (code, message) = aws_error(err);
     Described {
@@ -321,6 +315,13 @@ where
         SdkError::ResponseError(_) => ("MalformedResponse".into(), error_chain(err)),
         _ => ("RequestFailed".into(), error_chain(err)),
     }
+}
+
+/// `err` and the errors under it, outermost first.
+pub(crate) fn sources<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err), |e| e.source())
 }
 
 /// The setup error of `operation`, failed before anything was scanned, by its cause: the
@@ -447,8 +448,7 @@ where
         SdkError::TimeoutError(_) => true,
         SdkError::DispatchFailure(d) if !d.is_user() => {
             let err: &(dyn std::error::Error + 'static) = err;
-            !std::iter::successors(Some(err), |e| e.source())
-                .any(|e| e.is::<aws_credential_types::provider::error::CredentialsError>())
+            !sources(err).any(|e| e.is::<aws_credential_types::provider::error::CredentialsError>())
         }
         _ => false,
     }
